@@ -1,0 +1,143 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  CONDITION_KEYS,
+  CONDITION_SCHEMA,
+  CONDITION_STATUSES,
+  DEFAULT_DURATION_SECONDS,
+  ECR_REPOSITORY_URL_PATTERN,
+  MAX_DURATION_SECONDS,
+  MIN_DURATION_SECONDS,
+  RESOURCE_SCHEMA,
+  ROLE_NAME_PATTERN,
+  SECRET_NAME_PATTERN,
+  SECRET_TYPES,
+  SPEC_KEYS,
+  SPEC_SCHEMA,
+  STATUS_KEYS,
+  STATUS_SCHEMA,
+  type JSONSchemaProps,
+} from "./schema.ts";
+
+const sorted = (keys: Iterable<string>) => [...keys].sort();
+
+describe("schema and TypeScript types agree", () => {
+  test("the secretType enum lists exactly SECRET_TYPES", () => {
+    assert.deepEqual(SPEC_SCHEMA.properties?.secretType?.enum, [...SECRET_TYPES]);
+  });
+
+  test("the condition status enum lists exactly CONDITION_STATUSES", () => {
+    assert.deepEqual(CONDITION_SCHEMA.properties?.status?.enum, [...CONDITION_STATUSES]);
+  });
+
+  const tables: [string, JSONSchemaProps, readonly string[]][] = [
+    ["spec", SPEC_SCHEMA, SPEC_KEYS],
+    ["status", STATUS_SCHEMA, STATUS_KEYS],
+    ["condition", CONDITION_SCHEMA, CONDITION_KEYS],
+  ];
+  for (const [name, schema, keys] of tables) {
+    test(`the ${name} schema has exactly the properties of the ${name} type`, () => {
+      assert.deepEqual(sorted(Object.keys(schema.properties ?? {})), sorted(keys));
+    });
+    test(`every required ${name} property exists`, () => {
+      for (const key of schema.required ?? []) assert.ok(keys.includes(key), key);
+    });
+  }
+
+  test("spec requires roleName, secretName and secretType only", () => {
+    assert.deepEqual(sorted(SPEC_SCHEMA.required ?? []), ["roleName", "secretName", "secretType"]);
+  });
+
+  test("durationSeconds defaults and limits match the exported constants", () => {
+    const d = SPEC_SCHEMA.properties?.durationSeconds;
+    assert.equal(d?.default, DEFAULT_DURATION_SECONDS);
+    assert.equal(d?.minimum, MIN_DURATION_SECONDS);
+    assert.equal(d?.maximum, MAX_DURATION_SECONDS);
+  });
+
+  test("the resource schema embeds the spec and status schemas and requires spec", () => {
+    assert.equal(RESOURCE_SCHEMA.properties?.spec, SPEC_SCHEMA);
+    assert.equal(RESOURCE_SCHEMA.properties?.status, STATUS_SCHEMA);
+    assert.deepEqual(RESOURCE_SCHEMA.required, ["spec"]);
+  });
+
+  test("conditions are a map list keyed by type", () => {
+    const c = STATUS_SCHEMA.properties?.conditions;
+    assert.equal(c?.["x-kubernetes-list-type"], "map");
+    assert.deepEqual(c?.["x-kubernetes-list-map-keys"], ["type"]);
+    assert.ok(CONDITION_SCHEMA.required?.includes("type"));
+  });
+});
+
+describe("patterns", () => {
+  // The API server evaluates patterns with Go's RE2: no lookaround or backreferences.
+  test("no pattern uses syntax RE2 lacks", () => {
+    for (const p of [ROLE_NAME_PATTERN, SECRET_NAME_PATTERN, ECR_REPOSITORY_URL_PATTERN]) {
+      assert.doesNotMatch(p, /\(\?|\\[1-9]/);
+    }
+  });
+
+  const cases: [string, string, string, boolean][] = [
+    ["roleName", ROLE_NAME_PATTERN, "my-secrets-manager-role", true],
+    ["roleName", ROLE_NAME_PATTERN, "team/app/Role_1+=,.@-", true],
+    ["roleName", ROLE_NAME_PATTERN, "/team/role", false],
+    ["roleName", ROLE_NAME_PATTERN, "team/role/", false],
+    ["roleName", ROLE_NAME_PATTERN, "team//role", false],
+    ["roleName", ROLE_NAME_PATTERN, "has space", false],
+    ["roleName", ROLE_NAME_PATTERN, "x".repeat(65), false],
+    ["roleName", ROLE_NAME_PATTERN, `path/${"x".repeat(64)}`, true],
+    ["secretName", SECRET_NAME_PATTERN, "assume-my-role", true],
+    ["secretName", SECRET_NAME_PATTERN, "a.b-c", true],
+    ["secretName", SECRET_NAME_PATTERN, "Upper", false],
+    ["secretName", SECRET_NAME_PATTERN, "-lead", false],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+      true,
+    ],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo",
+      true,
+    ],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr-fips.us-east-1.amazonaws.com",
+      true,
+    ],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+      true,
+    ],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr.us-gov-west-1.amazonaws.com",
+      true,
+    ],
+    ["ecrRepositoryUrl", ECR_REPOSITORY_URL_PATTERN, "123456789012.dkr.ecr.eu-west-1.amazonaws.com", false],
+    ["ecrRepositoryUrl", ECR_REPOSITORY_URL_PATTERN, "https://12345.dkr.ecr.eu-west-1.amazonaws.com", false],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr.eu-west-1.example.com",
+      false,
+    ],
+    [
+      "ecrRepositoryUrl",
+      ECR_REPOSITORY_URL_PATTERN,
+      "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com?x",
+      false,
+    ],
+  ];
+  for (const [field, pattern, value, ok] of cases) {
+    test(`${field} ${ok ? "accepts" : "rejects"} ${JSON.stringify(value)}`, () => {
+      assert.equal(new RegExp(pattern).test(value), ok);
+    });
+  }
+});

@@ -1,0 +1,346 @@
+// The AWSAssumeRole resource in one place: its identity, its OpenAPI v3 schema (the source of the CRD) and
+// the TypeScript types the rest of the operator codes against. schema.test.ts keeps the two in step.
+
+export const GROUP = "pincette.net";
+export const VERSION = "v1";
+export const KIND = "AWSAssumeRole";
+export const PLURAL = "awsassumeroles";
+export const SINGULAR = "awsassumerole";
+export const SHORT_NAME = "aar";
+export const API_VERSION = "pincette.net/v1";
+
+export const SECRET_TYPES = ["Map", "File", "EcrDockerConfigJson"] as const;
+export type SecretType = (typeof SECRET_TYPES)[number];
+
+export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
+export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+
+// STS accepts 900 s up to the role's MaxSessionDuration, which IAM caps at 12 hours.
+export const DEFAULT_DURATION_SECONDS = 900;
+export const MIN_DURATION_SECONDS = 900;
+export const MAX_DURATION_SECONDS = 43200;
+
+/** The desired state, as the user writes it. Field names match the original operator's manifests. */
+export interface AWSAssumeRoleSpec {
+  roleName: string;
+  secretName: string;
+  secretType: SecretType;
+  ecrRepositoryUrl?: string;
+  /** Optional in the type because objects built in code may omit it; the API server always defaults it. */
+  durationSeconds?: number;
+}
+
+/** One entry of status.conditions, shaped like metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  /** RFC 3339 date-time. */
+  lastTransitionTime: string;
+}
+
+/** What the operator last observed and did. Times are RFC 3339 date-time strings. */
+export interface AWSAssumeRoleStatus {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  roleArn?: string;
+  secretName?: string;
+  expirationTime?: string;
+  lastRefreshTime?: string;
+  nextRefreshTime?: string;
+  effectiveDurationSeconds?: number;
+}
+
+/**
+ * The part of ObjectMeta the operator reads. Kept local so the domain can use these types without
+ * depending on the Kubernetes client; @kubernetes/client-node's V1ObjectMeta is assignable to it.
+ */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
+  finalizers?: string[];
+}
+
+export interface AWSAssumeRole {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: AWSAssumeRoleSpec;
+  status?: AWSAssumeRoleStatus;
+}
+
+// Runtime lists of the type's keys, so a test can compare them with the schema's properties.
+export const SPEC_KEYS = [
+  "roleName",
+  "secretName",
+  "secretType",
+  "ecrRepositoryUrl",
+  "durationSeconds",
+] as const satisfies readonly (keyof AWSAssumeRoleSpec)[];
+
+export const STATUS_KEYS = [
+  "conditions",
+  "observedGeneration",
+  "roleArn",
+  "secretName",
+  "expirationTime",
+  "lastRefreshTime",
+  "nextRefreshTime",
+  "effectiveDurationSeconds",
+] as const satisfies readonly (keyof AWSAssumeRoleStatus)[];
+
+export const CONDITION_KEYS = [
+  "type",
+  "status",
+  "reason",
+  "message",
+  "observedGeneration",
+  "lastTransitionTime",
+] as const satisfies readonly (keyof Condition)[];
+
+// Compile-time half of the check: each list must name every key of its type (satisfies covers the other way).
+type Missing<T, K extends readonly unknown[]> = Exclude<keyof T, K[number]>;
+const _specKeysComplete: [Missing<AWSAssumeRoleSpec, typeof SPEC_KEYS>] extends [never] ? true : never = true;
+const _statusKeysComplete: [Missing<AWSAssumeRoleStatus, typeof STATUS_KEYS>] extends [never] ? true : never =
+  true;
+const _conditionKeysComplete: [Missing<Condition, typeof CONDITION_KEYS>] extends [never] ? true : never =
+  true;
+
+/** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this schema uses. */
+export interface JSONSchemaProps {
+  type?: "object" | "array" | "string" | "integer" | "number" | "boolean";
+  format?: string;
+  description?: string;
+  properties?: Record<string, JSONSchemaProps>;
+  required?: string[];
+  items?: JSONSchemaProps;
+  enum?: string[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  maxItems?: number;
+  pattern?: string;
+  "x-kubernetes-validations"?: { rule: string; message: string }[];
+  "x-kubernetes-list-type"?: "atomic" | "set" | "map";
+  "x-kubernetes-list-map-keys"?: string[];
+}
+
+// IAM role names use [\w+=,.@-] (at most 64 characters); a path adds '/'-separated segments in front.
+// The whole value is at most 512 characters, IAM's limit for a path.
+export const ROLE_NAME_PATTERN = "^([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$";
+export const SECRET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+// https://<12-digit account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] with an optional path such as /v2/my-repo.
+export const ECR_REPOSITORY_URL_PATTERN =
+  "^https://[0-9]{12}\\.dkr\\.ecr(-fips)?\\.[a-z]{2}(-[a-z]+)+-[0-9]+\\.amazonaws\\.com(\\.cn)?(/[a-zA-Z0-9._~-]+)*/?$";
+
+const ECR_RULE_MESSAGE =
+  "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
+
+export const SPEC_SCHEMA: JSONSchemaProps = {
+  type: "object",
+  description:
+    "The IAM role to assume and the Secret to keep filled with its temporary credentials. The operator " +
+    "assumes the role with AWS STS and rewrites the Secret before the credentials expire.",
+  required: ["roleName", "secretName", "secretType"],
+  properties: {
+    roleName: {
+      type: "string",
+      description:
+        "Name of the IAM role to assume, in the operator's own AWS account, for example " +
+        "'my-secrets-manager-role'. A role with a path is written without the leading slash: " +
+        "'team/app/my-role'. The role's trust policy must allow the operator's identity to assume it.",
+      minLength: 1,
+      maxLength: 512,
+      pattern: ROLE_NAME_PATTERN,
+    },
+    secretName: {
+      type: "string",
+      description:
+        "Name of the Secret, in the same namespace, that receives the credentials. The operator creates " +
+        "it, owns it and overwrites it on every refresh.",
+      minLength: 1,
+      maxLength: 253,
+      pattern: SECRET_NAME_PATTERN,
+    },
+    secretType: {
+      type: "string",
+      description:
+        "Layout of the Secret. 'Map': an Opaque Secret with the keys awsAccessKeyId, awsSecretAccessKey and " +
+        "awsSessionToken. 'File': an Opaque Secret with one key, 'credentials', holding an AWS shared " +
+        "credentials file with a [default] profile (mount it and point AWS_SHARED_CREDENTIALS_FILE at it). " +
+        "'EcrDockerConfigJson': a kubernetes.io/dockerconfigjson Secret with an ECR login for " +
+        "ecrRepositoryUrl, usable as an imagePullSecret.",
+      enum: [...SECRET_TYPES],
+    },
+    ecrRepositoryUrl: {
+      type: "string",
+      description:
+        "URL of the ECR registry or repository to log in to, for example " +
+        "'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo'. Required when secretType is " +
+        "EcrDockerConfigJson and not allowed otherwise. FIPS endpoints (dkr.ecr-fips) and China regions " +
+        "(amazonaws.com.cn) are accepted. The URL is used verbatim as the key under 'auths'.",
+      maxLength: 2048,
+      pattern: ECR_REPOSITORY_URL_PATTERN,
+    },
+    durationSeconds: {
+      type: "integer",
+      format: "int32",
+      description:
+        "Requested lifetime of the temporary credentials in seconds, from 900 (15 minutes) to 43200 " +
+        "(12 hours). The role's maximum session duration may shorten it; status.effectiveDurationSeconds " +
+        "shows what was granted. The Secret is refreshed well before the credentials expire.",
+      default: DEFAULT_DURATION_SECONDS,
+      minimum: MIN_DURATION_SECONDS,
+      maximum: MAX_DURATION_SECONDS,
+    },
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "has(self.ecrRepositoryUrl) == (self.secretType == 'EcrDockerConfigJson')",
+      message: ECR_RULE_MESSAGE,
+    },
+  ],
+};
+
+// The same shape and limits as metav1.Condition, so generic tooling (kubectl wait, kstatus) understands it.
+export const CONDITION_SCHEMA: JSONSchemaProps = {
+  type: "object",
+  description: "One aspect of the resource's state at a point in time. 'Ready' summarises all of them.",
+  required: ["type", "status", "reason", "message", "lastTransitionTime"],
+  properties: {
+    type: {
+      type: "string",
+      description: "Kind of condition in CamelCase, for example 'Ready'. Unique within the list.",
+      maxLength: 316,
+      pattern:
+        "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+    },
+    status: {
+      type: "string",
+      description: "Whether the condition holds: True, False or Unknown.",
+      enum: [...CONDITION_STATUSES],
+    },
+    reason: {
+      type: "string",
+      description:
+        "Machine-readable CamelCase reason for the last transition, for example 'AssumeRoleDenied'.",
+      minLength: 1,
+      maxLength: 1024,
+      pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+    },
+    message: {
+      type: "string",
+      description: "Human-readable explanation of the last transition. It never contains credentials.",
+      maxLength: 32768,
+    },
+    observedGeneration: {
+      type: "integer",
+      format: "int64",
+      description: "metadata.generation of the resource that this condition was computed from.",
+      minimum: 0,
+    },
+    lastTransitionTime: {
+      type: "string",
+      format: "date-time",
+      description: "When the condition last changed from one status to another.",
+    },
+  },
+};
+
+export const STATUS_SCHEMA: JSONSchemaProps = {
+  type: "object",
+  description: "What the operator last observed and did. Written by the operator only.",
+  properties: {
+    conditions: {
+      type: "array",
+      description:
+        "Current state as a list of conditions. 'Ready' is True while the Secret holds valid credentials; " +
+        "when it is False, its reason and message say what went wrong.",
+      maxItems: 16,
+      items: CONDITION_SCHEMA,
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["type"],
+    },
+    observedGeneration: {
+      type: "integer",
+      format: "int64",
+      description: "metadata.generation of the spec the operator last acted on.",
+      minimum: 0,
+    },
+    roleArn: {
+      type: "string",
+      description: "Full ARN of the assumed role, built from spec.roleName and the operator's AWS account.",
+    },
+    secretName: {
+      type: "string",
+      description: "Name of the Secret the operator last wrote, in the resource's namespace.",
+    },
+    expirationTime: {
+      type: "string",
+      format: "date-time",
+      description:
+        "When the credentials now in the Secret expire. For EcrDockerConfigJson this is the earlier of the " +
+        "role credentials' and the ECR token's expiry.",
+    },
+    lastRefreshTime: {
+      type: "string",
+      format: "date-time",
+      description: "When the operator last wrote fresh credentials to the Secret.",
+    },
+    nextRefreshTime: {
+      type: "string",
+      format: "date-time",
+      description:
+        "When the operator plans to refresh the credentials next: about two thirds into their lifetime, " +
+        "spread a little so that many resources do not refresh at the same moment.",
+    },
+    effectiveDurationSeconds: {
+      type: "integer",
+      format: "int32",
+      description:
+        "Lifetime in seconds that STS granted for the current credentials; lower than spec.durationSeconds " +
+        "when the role's maximum session duration is shorter.",
+      minimum: 0,
+    },
+  },
+};
+
+/** The resource's openAPIV3Schema, as the CRD's v1 version carries it. */
+export const RESOURCE_SCHEMA: JSONSchemaProps = {
+  type: "object",
+  description:
+    "AWSAssumeRole keeps a Secret filled with temporary AWS credentials for an IAM role. The operator " +
+    "assumes the role with AWS STS and refreshes the Secret before the credentials expire.",
+  required: ["spec"],
+  properties: {
+    apiVersion: {
+      type: "string",
+      description:
+        "APIVersion defines the versioned schema of this representation of an object. Servers should " +
+        "convert recognized schemas to the latest internal value, and may reject unrecognized values.",
+    },
+    kind: {
+      type: "string",
+      description:
+        "Kind is a string value representing the REST resource this object represents. Servers may infer " +
+        "this from the endpoint the client submits requests to. In CamelCase.",
+    },
+    metadata: {
+      type: "object",
+      description: "Standard object metadata: name, namespace, labels, annotations and so on.",
+    },
+    spec: SPEC_SCHEMA,
+    status: STATUS_SCHEMA,
+  },
+};

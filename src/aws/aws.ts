@@ -1,0 +1,112 @@
+// The operator's AWS side: its own identity, AssumeRole with the operator's credentials (SDK default chain), and
+// ECR tokens with the assumed credentials in the registry's region. Endpoints come only from the standard
+// AWS_ENDPOINT_URL* variables, which the SDK reads itself. Every call passes the client-side rate limiter.
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
+import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
+import { parseCallerArn } from "../domain/naming.ts";
+import type { CallerIdentity } from "../domain/naming.ts";
+import { classifyAwsError } from "./errors.ts";
+import type { AwsApi, RateLimiters } from "./rate-limit.ts";
+
+export interface AssumeRoleRequest {
+  roleArn: string;
+  sessionName: string;
+  durationSeconds: number;
+}
+
+/** What the engine needs from AWS; errors are AwsFailure. */
+export interface AwsAccess {
+  callerIdentity(): Promise<CallerIdentity & { arn: string }>;
+  assumeRole(request: AssumeRoleRequest): Promise<AwsCredentials>;
+  ecrToken(credentials: AwsCredentials, region: string): Promise<EcrToken>;
+}
+
+export interface AwsObserver {
+  /** Called after every AWS call with its API, outcome and duration (metrics). */
+  onCall?(api: AwsApi, outcome: string, seconds: number): void;
+}
+
+export class SdkAwsAccess implements AwsAccess {
+  private readonly sts: STSClient;
+  private readonly limiters: RateLimiters;
+  private readonly observer: AwsObserver;
+
+  constructor(limiters: RateLimiters, observer: AwsObserver = {}) {
+    // Retries are the engine's (per-key backoff with jitter, behind the rate limiter), not the SDK's.
+    this.sts = new STSClient({ maxAttempts: 1 });
+    this.limiters = limiters;
+    this.observer = observer;
+  }
+
+  async callerIdentity(): Promise<CallerIdentity & { arn: string }> {
+    const out = await this.call("sts:GetCallerIdentity", "GetCallerIdentity", () =>
+      this.sts.send(new GetCallerIdentityCommand({})),
+    );
+    const arn = out.Arn ?? "";
+    return { ...parseCallerArn(arn), arn };
+  }
+
+  async assumeRole(request: AssumeRoleRequest): Promise<AwsCredentials> {
+    const out = await this.call("sts:AssumeRole", `AssumeRole ${request.roleArn}`, () =>
+      this.sts.send(
+        new AssumeRoleCommand({
+          RoleArn: request.roleArn,
+          RoleSessionName: request.sessionName,
+          DurationSeconds: request.durationSeconds,
+        }),
+      ),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+      throw classifyAwsError(
+        new Error("the response held no complete credentials"),
+        `AssumeRole ${request.roleArn}`,
+      );
+    }
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: new Date(c.Expiration),
+    };
+  }
+
+  async ecrToken(credentials: AwsCredentials, region: string): Promise<EcrToken> {
+    const ecr = new ECRClient({
+      region,
+      maxAttempts: 1,
+      credentials: {
+        accessKeyId: credentials.accessKeyId,
+        secretAccessKey: credentials.secretAccessKey,
+        sessionToken: credentials.sessionToken,
+      },
+    });
+    try {
+      const out = await this.call("ecr:GetAuthorizationToken", `ECR GetAuthorizationToken in ${region}`, () =>
+        ecr.send(new GetAuthorizationTokenCommand({})),
+      );
+      const data = out.authorizationData?.[0];
+      if (!data?.authorizationToken || !data.expiresAt) {
+        throw classifyAwsError(new Error("the response held no token"), "ECR GetAuthorizationToken");
+      }
+      return { token: data.authorizationToken, expiresAt: new Date(data.expiresAt) };
+    } finally {
+      ecr.destroy();
+    }
+  }
+
+  private async call<T>(api: AwsApi, what: string, send: () => Promise<T>): Promise<T> {
+    await this.limiters.limiter(api).take();
+    const started = performance.now();
+    try {
+      const out = await send();
+      this.observer.onCall?.(api, "success", (performance.now() - started) / 1000);
+      return out;
+    } catch (err) {
+      const failure = classifyAwsError(err, what);
+      this.observer.onCall?.(api, failure.reason, (performance.now() - started) / 1000);
+      throw failure;
+    }
+  }
+}

@@ -1,0 +1,55 @@
+// The Ready condition's reasons (one place, PascalCase) and how a condition list is updated without losing the
+// lastTransitionTime of a condition whose status did not change.
+import type { Condition, ConditionStatus } from "../api/schema.ts";
+
+export const READY = "Ready";
+
+export const Reason = {
+  /** Credentials are in the Secret and will be refreshed before they expire. */
+  CredentialsReady: "CredentialsReady",
+  /** A Secret of that name exists and belongs to someone else. */
+  SecretConflict: "SecretConflict",
+  /** STS or ECR refused the operator (trust policy, permissions, or a role that does not exist). */
+  AccessDenied: "AccessDenied",
+  /** AWS rejected the request's parameters (e.g. a role name or duration it does not accept). */
+  InvalidRequest: "InvalidRequest",
+  /** The spec cannot be used as written. */
+  InvalidSpec: "InvalidSpec",
+  /** AWS throttled the operator; it retries with backoff. */
+  Throttled: "Throttled",
+  /** AWS could not be reached or answered with a server error; it retries with backoff. */
+  AWSUnavailable: "AWSUnavailable",
+  /** Any other AWS error. */
+  AWSError: "AWSError",
+  /** The Kubernetes API refused or failed a write. */
+  KubernetesError: "KubernetesError",
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Returns the conditions with `next` set, keeping lastTransitionTime when the status did not change. */
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  next: Omit<Condition, "lastTransitionTime">,
+  now: Date,
+): Condition[] {
+  const list = conditions ?? [];
+  const previous = list.find((c) => c.type === next.type);
+  const lastTransitionTime =
+    previous && previous.status === next.status ? previous.lastTransitionTime : now.toISOString();
+  return [...list.filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
+}
+
+export function readyCondition(
+  status: ConditionStatus,
+  reason: Reason,
+  message: string,
+  observedGeneration: number | undefined,
+): Omit<Condition, "lastTransitionTime"> {
+  return {
+    type: READY,
+    status,
+    reason,
+    message,
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+  };
+}

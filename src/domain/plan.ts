@@ -1,0 +1,146 @@
+// What the operator should do for one AWSAssumeRole, given the Secret it found: keep it and wait, issue fresh
+// credentials (and why), or stay away because the Secret belongs to someone else. Pure: the engine passes in the
+// time and the fingerprints it computed.
+import type { SecretType } from "../api/schema.ts";
+import { expectedSecretType } from "./render.ts";
+import { refreshTime, stableRandom } from "./schedule.ts";
+
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_VALUE = "aws-assume-role-operator";
+
+const PREFIX = "aws-assume-role.pincette.net";
+/** Annotations the operator writes on its Secrets (never credentials). */
+export const SecretAnnotation = {
+  roleArn: `${PREFIX}/role-arn`,
+  expirationTime: `${PREFIX}/expiration-time`,
+  lastRefreshTime: `${PREFIX}/last-refresh-time`,
+  specHash: `${PREFIX}/spec-hash`,
+  dataHash: `${PREFIX}/data-hash`,
+  forceRefresh: `${PREFIX}/force-refresh`,
+  ownerUid: `${PREFIX}/owner-uid`,
+} as const;
+
+/** Annotation on an AWSAssumeRole: a new value forces a refresh. */
+export const FORCE_REFRESH_ANNOTATION = `${PREFIX}/force-refresh`;
+
+export interface OwnerReference {
+  apiVersion?: string;
+  kind?: string;
+  name?: string;
+  uid?: string;
+  controller?: boolean;
+}
+
+/** The parts of an existing Secret that planning looks at. */
+export interface ObservedSecret {
+  type?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  /** Fingerprint of the Secret's current data, computed the same way as the one written in its annotation. */
+  dataHash: string;
+}
+
+export type Ownership = "ours" | "other-resource" | "foreign";
+
+/**
+ * Ours: our controller ownerReference, or (when someone removed every ownerReference) our owner-uid annotation.
+ * Another AWSAssumeRole's Secret and anything else are never touched.
+ */
+export function ownership(secret: ObservedSecret, ownerUid: string): Ownership {
+  const controller = secret.ownerReferences?.find((r) => r.controller);
+  if (controller) {
+    if (controller.uid === ownerUid) return "ours";
+    return controller.kind === "AWSAssumeRole" ? "other-resource" : "foreign";
+  }
+  if (
+    (secret.ownerReferences?.length ?? 0) === 0 &&
+    secret.annotations?.[SecretAnnotation.ownerUid] === ownerUid
+  ) {
+    return "ours";
+  }
+  return "foreign";
+}
+
+export type IssueCause = "missing" | "spec-changed" | "forced" | "drift" | "expired" | "due";
+
+export type Plan =
+  | { action: "conflict"; message: string }
+  | {
+      action: "issue";
+      cause: IssueCause;
+      /** the Secret's type must change: delete and create */ replace: boolean;
+    }
+  | { action: "keep"; lastRefreshTime: Date; expirationTime: Date; refreshAt: Date };
+
+export interface PlanInput {
+  ownerUid: string;
+  secretName: string;
+  secretType: SecretType;
+  /** Fingerprint of everything in the spec that shapes the Secret. */
+  specHash: string;
+  /** The AWSAssumeRole's force-refresh annotation, if any. */
+  forceRefresh?: string;
+  secret?: ObservedSecret;
+  now: Date;
+  refreshRatio: number;
+  jitterFraction: number;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { secret } = input;
+  if (!secret) return { action: "issue", cause: "missing", replace: false };
+  const owner = ownership(secret, input.ownerUid);
+  if (owner !== "ours") {
+    const whose =
+      owner === "other-resource" ? "another AWSAssumeRole" : "something other than this AWSAssumeRole";
+    return {
+      action: "conflict",
+      message: `Secret ${input.secretName} already exists and belongs to ${whose}; it is left untouched`,
+    };
+  }
+  const annotations = secret.annotations ?? {};
+  const replace = secret.type !== expectedSecretType(input.secretType);
+  if (annotations[SecretAnnotation.specHash] !== input.specHash)
+    return { action: "issue", cause: "spec-changed", replace };
+  if (replace) return { action: "issue", cause: "drift", replace };
+  if (input.forceRefresh !== undefined && input.forceRefresh !== annotations[SecretAnnotation.forceRefresh]) {
+    return { action: "issue", cause: "forced", replace: false };
+  }
+  const lastRefreshTime = parseTime(annotations[SecretAnnotation.lastRefreshTime]);
+  const expirationTime = parseTime(annotations[SecretAnnotation.expirationTime]);
+  const intact =
+    secret.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE &&
+    secret.ownerReferences?.some((r) => r.controller && r.uid === input.ownerUid) === true &&
+    annotations[SecretAnnotation.dataHash] === secret.dataHash &&
+    lastRefreshTime !== undefined &&
+    expirationTime !== undefined;
+  if (!intact) return { action: "issue", cause: "drift", replace: false };
+  if (input.now.getTime() >= expirationTime.getTime())
+    return { action: "issue", cause: "expired", replace: false };
+  const refreshAt = scheduledRefresh(input.ownerUid, lastRefreshTime, expirationTime, input);
+  if (input.now.getTime() >= refreshAt.getTime()) return { action: "issue", cause: "due", replace: false };
+  return { action: "keep", lastRefreshTime, expirationTime, refreshAt };
+}
+
+/** The refresh time of credentials issued at `issuedAt`; the same inputs give the same time after a restart. */
+export function scheduledRefresh(
+  ownerUid: string,
+  issuedAt: Date,
+  expiresAt: Date,
+  opts: { refreshRatio: number; jitterFraction: number },
+): Date {
+  return refreshTime({
+    issuedAt,
+    expiresAt,
+    ratio: opts.refreshRatio,
+    jitterFraction: opts.jitterFraction,
+    random: stableRandom(`${ownerUid}/${issuedAt.toISOString()}`),
+  });
+}
+
+function parseTime(value: string | undefined): Date | undefined {
+  if (!value) return undefined;
+  const time = new Date(value);
+  return Number.isNaN(time.getTime()) ? undefined : time;
+}

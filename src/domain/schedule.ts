@@ -1,0 +1,80 @@
+// When to refresh credentials and how long to wait before retrying. Time and randomness come in as
+// arguments, so the same inputs always give the same schedule.
+import { mixedHash32 } from "./hash.ts";
+
+export const DEFAULT_REFRESH_RATIO = 2 / 3;
+export const DEFAULT_JITTER_FRACTION = 0.05;
+const MAX_SAFETY_MARGIN_MS = 60_000;
+const SAFETY_MARGIN_FRACTION = 0.1;
+
+export interface RefreshTimeInput {
+  issuedAt: Date;
+  expiresAt: Date;
+  /** Fraction of the lifetime after which to refresh; defaults to 2/3. */
+  ratio?: number;
+  /** Jitter as a fraction of the lifetime, applied ±; defaults to 0.05. */
+  jitterFraction?: number;
+  /** A number in [0, 1): 0.5 means no jitter. */
+  random: number;
+}
+
+function checkFraction(name: string, value: number, max: number): void {
+  if (!Number.isFinite(value) || value < 0 || value > max)
+    throw new RangeError(`${name} must be in [0, ${max}]`);
+}
+
+/**
+ * issuedAt + lifetime·ratio + lifetime·jitterFraction·(2·random − 1), clamped to
+ * [issuedAt, expiresAt − min(60 s, 10% of the lifetime)] so a refresh always lands before expiry.
+ * An already expired or zero lifetime gives issuedAt: refresh now.
+ */
+export function refreshTime(input: RefreshTimeInput): Date {
+  const ratio = input.ratio ?? DEFAULT_REFRESH_RATIO;
+  const jitterFraction = input.jitterFraction ?? DEFAULT_JITTER_FRACTION;
+  checkFraction("ratio", ratio, 1);
+  checkFraction("jitterFraction", jitterFraction, 1);
+  checkFraction("random", input.random, 1);
+  const start = input.issuedAt.getTime();
+  const lifetime = input.expiresAt.getTime() - start;
+  if (!(lifetime > 0)) return new Date(start);
+  const target = start + lifetime * ratio + lifetime * jitterFraction * (2 * input.random - 1);
+  const latest =
+    input.expiresAt.getTime() - Math.min(MAX_SAFETY_MARGIN_MS, lifetime * SAFETY_MARGIN_FRACTION);
+  return new Date(Math.round(Math.max(start, Math.min(latest, target))));
+}
+
+/** The moment the Secret stops being usable: the earlier of the credentials' and the ECR token's expiry. */
+export function validity(credentialsExpiration: Date, ecrExpiresAt?: Date): Date {
+  const earliest =
+    ecrExpiresAt === undefined
+      ? credentialsExpiration.getTime()
+      : Math.min(credentialsExpiration.getTime(), ecrExpiresAt.getTime());
+  return new Date(earliest);
+}
+
+/**
+ * A deterministic number in [0, 1) from a seed. Seeded with the resource uid and issue time, a restarted
+ * operator computes the same schedule, while resources created together still spread out.
+ */
+export function stableRandom(seed: string): number {
+  return mixedHash32(seed) / 2 ** 32;
+}
+
+export interface BackoffOptions {
+  baseMs: number;
+  maxMs: number;
+  /** A number in [0, 1). */
+  random: number;
+}
+
+/**
+ * "Full jitter" exponential backoff (AWS Architecture Blog, Exponential Backoff And Jitter):
+ * random · min(maxMs, baseMs · 2^attempt), in whole milliseconds. attempt counts from 0.
+ */
+export function backoffDelay(attempt: number, opts: BackoffOptions): number {
+  checkFraction("random", opts.random, 1);
+  if (Number.isNaN(attempt)) throw new RangeError("attempt must be a number");
+  // 2^attempt overflows to Infinity for huge attempts, which min() turns into maxMs.
+  const ceiling = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.max(0, Math.floor(attempt)));
+  return Math.floor(opts.random * ceiling);
+}

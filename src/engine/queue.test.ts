@@ -1,0 +1,437 @@
+import { afterEach, beforeEach, describe, mock, test } from "node:test";
+import assert from "node:assert/strict";
+import { WorkQueue } from "./queue.ts";
+import type { QueueResult, WorkQueueOptions } from "./queue.ts";
+
+// Lets handler promises and the queue's continuations run; setImmediate is not mocked.
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A handler whose runs stay in flight until the test releases them. */
+function gatedHandler() {
+  const calls: string[] = [];
+  const pending: { key: string; release: (r?: QueueResult) => void; fail: (e: unknown) => void }[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const runningKeys = new Set<string>();
+  let overlap = false;
+  const handler = (key: string): Promise<QueueResult> => {
+    calls.push(key);
+    if (runningKeys.has(key)) overlap = true;
+    runningKeys.add(key);
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    return new Promise<QueueResult>((resolve, reject) => {
+      const done = () => {
+        running--;
+        runningKeys.delete(key);
+      };
+      pending.push({
+        key,
+        release: (r) => {
+          done();
+          resolve(r);
+        },
+        fail: (e) => {
+          done();
+          reject(e);
+        },
+      });
+    });
+  };
+  return {
+    handler,
+    calls,
+    pending,
+    maxRunning: () => maxRunning,
+    overlap: () => overlap,
+    /** Release the oldest in-flight run of `key` (or the oldest overall). */
+    release(key?: string, result?: QueueResult) {
+      const i = key === undefined ? 0 : pending.findIndex((p) => p.key === key);
+      assert.ok(i >= 0, `no in-flight run for ${key}`);
+      const [p] = pending.splice(i, 1);
+      p!.release(result);
+    },
+    fail(key: string, err: unknown) {
+      const i = pending.findIndex((p) => p.key === key);
+      assert.ok(i >= 0, `no in-flight run for ${key}`);
+      const [p] = pending.splice(i, 1);
+      p!.fail(err);
+    },
+  };
+}
+
+function queue(opts: Partial<WorkQueueOptions> & Pick<WorkQueueOptions, "handler">): WorkQueue {
+  return new WorkQueue({ concurrency: 1, ...opts });
+}
+
+describe("WorkQueue", () => {
+  beforeEach(() => mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 }));
+  afterEach(() => mock.timers.reset());
+
+  test("a key added several times while waiting is queued and handled once", async () => {
+    const h = gatedHandler();
+    const q = queue({ handler: h.handler });
+    q.add("ns/a");
+    q.add("ns/a");
+    q.add("ns/a");
+    assert.equal(q.depth(), 1);
+    q.start();
+    await settle();
+    h.release("ns/a");
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a"]);
+    assert.equal(q.inFlight(), 0);
+  });
+
+  test("a key added while running is not run twice at once and runs again after the current run", async () => {
+    const h = gatedHandler();
+    const q = queue({ concurrency: 4, handler: h.handler });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    q.add("ns/a");
+    q.add("ns/a");
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a"], "re-added key must wait for the running one");
+    assert.equal(q.inFlight(), 1);
+    assert.equal(q.depth(), 0);
+    h.release("ns/a");
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a", "ns/a"], "dirty key runs again once");
+    h.release("ns/a");
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a", "ns/a"]);
+    assert.equal(h.overlap(), false);
+  });
+
+  test("never runs more than `concurrency` handlers at once and runs every key", async () => {
+    const h = gatedHandler();
+    const q = queue({ concurrency: 3, handler: h.handler });
+    q.start();
+    for (let i = 0; i < 10; i++) q.add(`ns/k${i}`);
+    await settle();
+    assert.equal(q.inFlight(), 3);
+    assert.equal(q.depth(), 7);
+    while (h.pending.length > 0) {
+      h.release();
+      await settle();
+    }
+    assert.equal(h.maxRunning(), 3);
+    assert.equal(h.calls.length, 10);
+  });
+
+  test("ready keys run in FIFO order", async () => {
+    const order: string[] = [];
+    const q = queue({
+      handler: async (key) => {
+        order.push(key);
+      },
+    });
+    for (const k of ["c", "a", "b", "a"]) q.add(k);
+    q.start();
+    await settle();
+    assert.deepEqual(order, ["c", "a", "b"]);
+  });
+
+  test("a later addAfter does not postpone an earlier one", async () => {
+    const h = gatedHandler();
+    const q = queue({ handler: h.handler });
+    q.start();
+    q.addAfter("ns/a", 1_000);
+    q.addAfter("ns/a", 5_000);
+    assert.equal(q.pendingDelayed(), 1);
+    mock.timers.tick(999);
+    await settle();
+    assert.equal(h.calls.length, 0);
+    mock.timers.tick(1);
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a"]);
+    assert.equal(q.pendingDelayed(), 0);
+  });
+
+  test("an earlier addAfter replaces a later one, which then never fires", async () => {
+    const calls: number[] = [];
+    const q = queue({
+      handler: async () => {
+        calls.push(Date.now());
+      },
+    });
+    q.start();
+    q.addAfter("ns/a", 5_000);
+    q.addAfter("ns/a", 1_000);
+    assert.equal(q.pendingDelayed(), 1);
+    mock.timers.tick(1_000);
+    await settle();
+    mock.timers.tick(10_000);
+    await settle();
+    assert.deepEqual(calls, [1_000]);
+  });
+
+  test("addAfter with zero delay adds now", async () => {
+    const h = gatedHandler();
+    const q = queue({ handler: h.handler });
+    q.start();
+    q.addAfter("ns/a", 0);
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a"]);
+  });
+
+  test("a handler result with requeueAfterMs runs the key again after that delay", async () => {
+    const calls: number[] = [];
+    const q = queue({
+      handler: async () => {
+        calls.push(Date.now());
+        return calls.length < 3 ? { requeueAfterMs: 30_000 } : undefined;
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(29_999);
+    await settle();
+    assert.deepEqual(calls, [0]);
+    mock.timers.tick(1);
+    await settle();
+    mock.timers.tick(30_000);
+    await settle();
+    mock.timers.tick(100_000);
+    await settle();
+    assert.deepEqual(calls, [0, 30_000, 60_000]);
+    assert.equal(q.pendingDelayed(), 0);
+  });
+
+  test("retry delay grows exponentially, is capped at maxMs and resets after a success", async () => {
+    const delays: number[] = [];
+    let failuresLeft = 6;
+    const q = queue({
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      random: () => 0.5,
+      metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
+      handler: async () => {
+        if (failuresLeft-- > 0) throw new Error("boom");
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    for (let i = 0; i < 6; i++) {
+      mock.timers.tick(delays.at(-1)!);
+      await settle();
+    }
+    assert.deepEqual(delays, [50, 100, 200, 400, 500, 500]);
+    failuresLeft = 1;
+    q.add("ns/a");
+    await settle();
+    assert.deepEqual(delays.slice(6), [50], "failure count resets after a success");
+  });
+
+  test("a requeueAfterMs result also resets the failure count", async () => {
+    const delays: number[] = [];
+    const results: ("fail" | "requeue")[] = ["fail", "fail", "requeue", "fail"];
+    const q = queue({
+      backoff: { baseMs: 100, maxMs: 10_000 },
+      random: () => 1,
+      metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
+      handler: async () => {
+        if (results.shift() === "fail") throw new Error("boom");
+        return { requeueAfterMs: 10 };
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(100);
+    await settle();
+    mock.timers.tick(200);
+    await settle();
+    mock.timers.tick(10);
+    await settle();
+    assert.deepEqual(delays, [100, 200, 100]);
+  });
+
+  test("an error carrying retryAfterMs is retried after that delay instead of the backoff", async () => {
+    const calls: number[] = [];
+    const delays: number[] = [];
+    const q = queue({
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      random: () => 0.5,
+      metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
+      handler: async () => {
+        calls.push(Date.now());
+        if (calls.length === 1) throw Object.assign(new Error("throttled"), { retryAfterMs: 7_000 });
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(6_999);
+    await settle();
+    assert.deepEqual(calls, [0]);
+    mock.timers.tick(1);
+    await settle();
+    assert.deepEqual(calls, [0, 7_000]);
+    assert.deepEqual(delays, [7_000]);
+  });
+
+  test("onError receives the key and the error, and onDone reports duration and outcome", async () => {
+    const errors: [string, unknown][] = [];
+    const done: [string, number, boolean][] = [];
+    const boom = new Error("boom");
+    const h = gatedHandler();
+    const q = queue({
+      handler: h.handler,
+      onError: (key, err) => errors.push([key, err]),
+      metrics: { onDone: (key, ms, ok) => done.push([key, ms, ok]) },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(250);
+    h.fail("ns/a", boom);
+    await settle();
+    q.add("ns/b");
+    await settle();
+    h.release("ns/b");
+    await settle();
+    assert.deepEqual(errors, [["ns/a", boom]]);
+    assert.deepEqual(done, [
+      ["ns/a", 250, false],
+      ["ns/b", 0, true],
+    ]);
+  });
+
+  test("onAdd is called when a key becomes ready, not when it is deduplicated", async () => {
+    const added: string[] = [];
+    const h = gatedHandler();
+    const q = queue({ handler: h.handler, metrics: { onAdd: (key) => added.push(key) } });
+    q.add("ns/a");
+    q.add("ns/a");
+    q.add("ns/b");
+    assert.deepEqual(added, ["ns/a", "ns/b"]);
+  });
+
+  test("a throwing hook does not stop the queue", async () => {
+    const h = gatedHandler();
+    const q = queue({
+      handler: h.handler,
+      metrics: {
+        onAdd: () => {
+          throw new Error("hook");
+        },
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a"]);
+  });
+
+  test("forget cancels a pending delayed add", async () => {
+    const h = gatedHandler();
+    const q = queue({ handler: h.handler });
+    q.start();
+    q.addAfter("ns/a", 1_000);
+    q.addAfter("ns/b", 2_000);
+    q.forget("ns/a");
+    assert.equal(q.pendingDelayed(), 1);
+    mock.timers.tick(5_000);
+    await settle();
+    assert.deepEqual(h.calls, ["ns/b"]);
+  });
+
+  test("forget resets the failure count", async () => {
+    const delays: number[] = [];
+    const q = queue({
+      backoff: { baseMs: 100, maxMs: 10_000 },
+      random: () => 1,
+      metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
+      handler: async () => {
+        throw new Error("boom");
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(100);
+    await settle();
+    q.forget("ns/a");
+    q.add("ns/a");
+    await settle();
+    assert.deepEqual(delays, [100, 200, 100]);
+  });
+
+  test("shutdown waits for in-flight handlers and drops ready and delayed keys", async () => {
+    const h = gatedHandler();
+    const q = queue({ handler: h.handler });
+    q.start();
+    q.add("ns/a");
+    q.add("ns/b");
+    q.addAfter("ns/c", 1_000);
+    await settle();
+    assert.equal(q.inFlight(), 1);
+
+    let stopped = false;
+    const done = q.shutdown().then(() => {
+      stopped = true;
+    });
+    await settle();
+    assert.equal(stopped, false, "must wait for the in-flight handler");
+    assert.equal(q.depth(), 0);
+    assert.equal(q.pendingDelayed(), 0);
+
+    q.add("ns/d");
+    h.release("ns/a", { requeueAfterMs: 10 });
+    await done;
+    assert.equal(stopped, true);
+    mock.timers.tick(10_000);
+    await settle();
+    assert.deepEqual(h.calls, ["ns/a"]);
+    assert.equal(q.pendingDelayed(), 0);
+  });
+
+  test("shutdown with nothing in flight resolves at once", async () => {
+    const q = queue({ handler: async () => undefined });
+    q.add("ns/a");
+    await q.shutdown();
+    assert.equal(q.depth(), 0);
+  });
+
+  test("many delayed keys, some rescheduled earlier, each run once in deadline order", async () => {
+    const order: string[] = [];
+    const q = queue({
+      concurrency: 1,
+      handler: async (key) => {
+        order.push(key);
+      },
+    });
+    q.start();
+    const n = 5_000;
+    const expected = new Map<string, number>();
+    // Deterministic pseudo-random deadlines in 1..100_000 ms.
+    let seed = 42;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % 100_000;
+    for (let i = 0; i < n; i++) {
+      const key = `ns/k${i}`;
+      const first = next() + 1;
+      q.addAfter(key, first);
+      const second = next() + 1;
+      q.addAfter(key, second);
+      expected.set(key, Math.min(first, second));
+    }
+    assert.equal(q.pendingDelayed(), n);
+    for (let t = 0; t < 100_000; t += 1_000) {
+      mock.timers.tick(1_000);
+      await settle();
+    }
+    await settle();
+    assert.equal(order.length, n, "every key runs exactly once");
+    assert.equal(new Set(order).size, n);
+    const deadlines = order.map((k) => expected.get(k)!);
+    for (let i = 1; i < deadlines.length; i++) {
+      assert.ok(deadlines[i - 1]! <= deadlines[i]!, `out of order at ${i}`);
+    }
+    assert.equal(q.pendingDelayed(), 0);
+  });
+});

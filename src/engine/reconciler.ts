@@ -1,0 +1,510 @@
+// reconcile(namespace/name): read the resource and its Secret from the caches, ask the domain what should be,
+// apply the difference (AWS + Secret write), keep status honest, and say when to look again. Level-triggered and
+// idempotent: it never assumes it saw every event.
+import { createHash } from "node:crypto";
+import type { V1Secret } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { API_VERSION, KIND } from "../api/schema.ts";
+import type { AWSAssumeRole, AWSAssumeRoleStatus, SecretType } from "../api/schema.ts";
+import { AwsFailure } from "../aws/errors.ts";
+import type { AwsAccess } from "../aws/aws.ts";
+import { READY, Reason, readyCondition, setCondition } from "../domain/conditions.ts";
+import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
+import { parseEcrRegistryUrl, roleArnFor, roleSessionName } from "../domain/naming.ts";
+import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import {
+  FORCE_REFRESH_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SecretAnnotation,
+  ownership,
+  plan,
+  scheduledRefresh,
+} from "../domain/plan.ts";
+import type { IssueCause, ObservedSecret } from "../domain/plan.ts";
+import { renderSecret } from "../domain/render.ts";
+import { validity } from "../domain/schedule.ts";
+import { apiErrorMessage, isConflict } from "../kube/errors.ts";
+import type { EventSink, EventTarget } from "../kube/events.ts";
+import type { QueueResult } from "./queue.ts";
+
+/** Read access to the informer caches. */
+export interface Cache<T> {
+  get(namespace: string, name: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
+export interface SecretWriter {
+  get(namespace: string, name: string): Promise<V1Secret | undefined>;
+  create(secret: V1Secret): Promise<V1Secret>;
+  replace(secret: V1Secret): Promise<V1Secret>;
+  delete(namespace: string, name: string, uid: string, resourceVersion?: string): Promise<void>;
+}
+
+export interface StatusWriter {
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+}
+
+/** Hooks for metrics; all optional. */
+export interface ReconcileObserver {
+  onRefresh?(secretType: SecretType, result: "success" | "failure"): void;
+  onExpiration?(namespace: string, name: string, expiration: Date | undefined): void;
+}
+
+export interface ReconcilerOptions {
+  resources: Cache<AWSAssumeRole>;
+  secrets: Cache<V1Secret>;
+  secretWriter: SecretWriter;
+  statusWriter: StatusWriter;
+  events: EventSink;
+  aws: AwsAccess;
+  logger: Logger;
+  refreshRatio: number;
+  jitterFraction: number;
+  /** How often a resource whose Secret name is taken looks again (the name is not in our label-filtered cache). */
+  conflictRetryMs: number;
+  /** Retry delay after an error that needs someone to fix something (AccessDenied, invalid request). */
+  permanentErrorRetryMs: number;
+  now?: () => Date;
+  observer?: ReconcileObserver;
+}
+
+/** A failure the queue retries; `retryAfterMs` overrides its backoff. */
+class RetryableError extends Error {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs?: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+interface Written {
+  secret: V1Secret;
+  /** resourceVersion of the object the write replaced; undefined when it created the Secret. */
+  replacedVersion: string | undefined;
+}
+
+export class Reconciler {
+  private readonly o: ReconcilerOptions;
+  private readonly now: () => Date;
+  private identityPromise: Promise<CallerIdentity> | undefined;
+  /** Our latest Secret write per resource, until the cache has caught up with it. */
+  private readonly written = new Map<string, Written>();
+  /** The last status written per resource, so a stale cache does not cause the same write twice. */
+  private readonly lastStatus = new Map<string, string>();
+  /** The Ready reason last reported per resource, so Warning events are emitted on transitions only. */
+  private readonly lastReason = new Map<string, string>();
+
+  constructor(options: ReconcilerOptions) {
+    this.o = options;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Forget per-resource memory when a resource is deleted. */
+  forget(key: string): void {
+    this.written.delete(key);
+    this.lastStatus.delete(key);
+    this.lastReason.delete(key);
+  }
+
+  async reconcile(key: string): Promise<QueueResult> {
+    const [namespace, name] = splitKey(key);
+    const resource = this.o.resources.get(namespace, name);
+    if (!resource || resource.metadata.deletionTimestamp) {
+      // The garbage collector deletes the owned Secret through its ownerReference.
+      this.forget(key);
+      this.o.observer?.onExpiration?.(namespace, name, undefined);
+      return;
+    }
+    const log = this.o.logger.child({ namespace, name });
+    const { spec } = resource;
+    const uid = resource.metadata.uid!;
+    const target: EventTarget = { apiVersion: API_VERSION, kind: KIND, namespace, name, uid };
+
+    let registry: EcrRegistry | undefined;
+    if (spec.secretType === "EcrDockerConfigJson") {
+      try {
+        registry = parseEcrRegistryUrl(spec.ecrRepositoryUrl ?? "");
+      } catch (err) {
+        await this.fail(resource, target, log, Reason.InvalidSpec, (err as Error).message);
+        return; // waits for a spec change
+      }
+    }
+
+    let roleArn: string;
+    try {
+      roleArn = roleArnFor(await this.identity(), spec.roleName);
+    } catch (err) {
+      return this.awsFailed(resource, target, log, err);
+    }
+    const durationSeconds = spec.durationSeconds ?? 900;
+    const specHash = fingerprint({
+      roleArn,
+      secretType: spec.secretType,
+      ecrRepositoryUrl: spec.ecrRepositoryUrl ?? null,
+      durationSeconds,
+    });
+
+    const secret = await this.currentSecret(key, namespace, spec.secretName);
+    const decision = plan({
+      ownerUid: uid,
+      secretName: spec.secretName,
+      secretType: spec.secretType,
+      specHash,
+      forceRefresh: resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION],
+      secret: secret ? observe(secret) : undefined,
+      now: this.now(),
+      refreshRatio: this.o.refreshRatio,
+      jitterFraction: this.o.jitterFraction,
+    });
+
+    switch (decision.action) {
+      case "conflict":
+        await this.fail(resource, target, log, Reason.SecretConflict, decision.message, { roleArn });
+        return { requeueAfterMs: this.o.conflictRetryMs };
+      case "keep": {
+        await this.deleteStaleSecrets(resource, log);
+        await this.writeStatus(
+          resource,
+          log,
+          Reason.CredentialsReady,
+          readyMessage(decision.expirationTime),
+          {
+            roleArn,
+            expirationTime: decision.expirationTime,
+            lastRefreshTime: decision.lastRefreshTime,
+            nextRefreshTime: decision.refreshAt,
+            effectiveDurationSeconds: durationSeconds,
+          },
+        );
+        this.o.observer?.onExpiration?.(namespace, name, decision.expirationTime);
+        return { requeueAfterMs: Math.max(0, decision.refreshAt.getTime() - this.now().getTime()) };
+      }
+      case "issue":
+        log.debug({ cause: decision.cause }, "issuing credentials");
+        return this.issue(key, resource, target, log, {
+          roleArn,
+          durationSeconds,
+          specHash,
+          registry,
+          secret,
+          cause: decision.cause,
+          replace: decision.replace,
+        });
+    }
+  }
+
+  private async issue(
+    key: string,
+    resource: AWSAssumeRole,
+    target: EventTarget,
+    log: Logger,
+    p: {
+      roleArn: string;
+      durationSeconds: number;
+      specHash: string;
+      registry: EcrRegistry | undefined;
+      secret: V1Secret | undefined;
+      cause: IssueCause;
+      replace: boolean;
+    },
+  ): Promise<QueueResult> {
+    const { namespace, name } = target;
+    const { spec } = resource;
+    let credentials: AwsCredentials;
+    let token: EcrToken | undefined;
+    try {
+      credentials = await this.o.aws.assumeRole({
+        roleArn: p.roleArn,
+        sessionName: roleSessionName(namespace, name),
+        durationSeconds: p.durationSeconds,
+      });
+      if (p.registry) token = await this.o.aws.ecrToken(credentials, p.registry.region);
+    } catch (err) {
+      this.o.observer?.onRefresh?.(spec.secretType, "failure");
+      return this.awsFailed(resource, target, log, err, { roleArn: p.roleArn });
+    }
+    const issuedAt = this.now();
+    const expirationTime = validity(credentials.expiration, token?.expiresAt);
+    const rendered = renderSecret({
+      secretType: spec.secretType,
+      credentials,
+      ...(token ? { ecr: { registryUrl: spec.ecrRepositoryUrl!, token } } : {}),
+    });
+    const data = Object.fromEntries(
+      Object.entries(rendered.stringData).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")]),
+    );
+    const forceRefresh = resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION];
+    const annotations: Record<string, string> = {
+      ...(p.secret?.metadata?.annotations ?? {}),
+      [SecretAnnotation.roleArn]: p.roleArn,
+      [SecretAnnotation.expirationTime]: expirationTime.toISOString(),
+      [SecretAnnotation.lastRefreshTime]: issuedAt.toISOString(),
+      [SecretAnnotation.specHash]: p.specHash,
+      [SecretAnnotation.dataHash]: dataFingerprint(data),
+      [SecretAnnotation.ownerUid]: target.uid,
+    };
+    if (forceRefresh !== undefined) annotations[SecretAnnotation.forceRefresh] = forceRefresh;
+    else delete annotations[SecretAnnotation.forceRefresh];
+    const body: V1Secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: {
+        name: spec.secretName,
+        namespace,
+        labels: { ...(p.secret?.metadata?.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+        annotations,
+        ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid: target.uid, controller: true }],
+      },
+      type: rendered.type,
+      data,
+    };
+
+    try {
+      let written: V1Secret;
+      if (!p.secret) {
+        written = await this.o.secretWriter.create(body);
+      } else if (p.replace) {
+        // A Secret's type is immutable: replace the object.
+        await this.o.secretWriter.delete(namespace, spec.secretName, p.secret.metadata!.uid!);
+        written = await this.o.secretWriter.create(body);
+      } else {
+        body.metadata!.resourceVersion = p.secret.metadata!.resourceVersion;
+        written = await this.o.secretWriter.replace(body);
+      }
+      this.written.set(key, {
+        secret: written,
+        replacedVersion: p.replace ? undefined : p.secret?.metadata?.resourceVersion,
+      });
+    } catch (err) {
+      this.o.observer?.onRefresh?.(spec.secretType, "failure");
+      if (isConflict(err)) {
+        // Someone wrote or created it meanwhile: look again at once with fresh state.
+        log.debug({ err: apiErrorMessage(err) }, "secret write conflicted; retrying");
+        throw new RetryableError(`Secret ${spec.secretName} changed while being written`, 0);
+      }
+      const message = `could not write Secret ${spec.secretName}: ${apiErrorMessage(err)}`;
+      await this.fail(resource, target, log, Reason.KubernetesError, message, { roleArn: p.roleArn });
+      throw new RetryableError(message);
+    }
+
+    this.o.observer?.onRefresh?.(spec.secretType, "success");
+    this.o.observer?.onExpiration?.(namespace, name, expirationTime);
+    const refreshAt = scheduledRefresh(target.uid, issuedAt, expirationTime, {
+      refreshRatio: this.o.refreshRatio,
+      jitterFraction: this.o.jitterFraction,
+    });
+    const created = p.cause === "missing";
+    log.info(
+      { secretName: spec.secretName, cause: p.cause, expirationTime, nextRefreshTime: refreshAt },
+      created ? "secret created" : "secret refreshed",
+    );
+    this.o.events.emit(
+      target,
+      "Normal",
+      created ? "Created" : "Refreshed",
+      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${p.roleArn} (${describeCause(p.cause)}); ` +
+        `credentials expire at ${expirationTime.toISOString()}`,
+    );
+    await this.deleteStaleSecrets(resource, log);
+    await this.writeStatus(resource, log, Reason.CredentialsReady, readyMessage(expirationTime), {
+      roleArn: p.roleArn,
+      expirationTime,
+      lastRefreshTime: issuedAt,
+      nextRefreshTime: refreshAt,
+      effectiveDurationSeconds: p.durationSeconds,
+    });
+    return { requeueAfterMs: Math.max(0, refreshAt.getTime() - this.now().getTime()) };
+  }
+
+  /** The Secret named by the spec: from the cache, our own latest write if the cache lags, or a live read. */
+  private async currentSecret(
+    key: string,
+    namespace: string,
+    secretName: string,
+  ): Promise<V1Secret | undefined> {
+    const cached = this.o.secrets.get(namespace, secretName);
+    const written = this.written.get(key);
+    if (written && written.secret.metadata?.name === secretName) {
+      const cachedVersion = cached?.metadata?.resourceVersion;
+      const stale = cached === undefined || cachedVersion === written.replacedVersion;
+      if (stale && cachedVersion !== written.secret.metadata?.resourceVersion) return written.secret;
+      this.written.delete(key);
+    }
+    if (cached) return cached;
+    // Not in our label-filtered cache: absent, someone else's, or ours with the label removed.
+    return this.o.secretWriter.get(namespace, secretName);
+  }
+
+  /** Deletes Secrets this resource owns under a name it no longer uses (after a secretName change). */
+  private async deleteStaleSecrets(resource: AWSAssumeRole, log: Logger): Promise<void> {
+    const { namespace, uid } = resource.metadata;
+    for (const secret of this.o.secrets.list(namespace)) {
+      const meta = secret.metadata!;
+      if (meta.name === resource.spec.secretName) continue;
+      if (ownership(observe(secret), uid!) !== "ours") continue;
+      if (!meta.ownerReferences?.some((r) => r.controller && r.uid === uid)) continue;
+      await this.o.secretWriter.delete(namespace!, meta.name!, meta.uid!, meta.resourceVersion);
+      log.info({ secretName: meta.name }, "deleted Secret no longer named by the spec");
+    }
+  }
+
+  private async identity(): Promise<CallerIdentity> {
+    this.identityPromise ??= this.o.aws.callerIdentity().catch((err: unknown) => {
+      this.identityPromise = undefined;
+      throw err;
+    });
+    return this.identityPromise;
+  }
+
+  private async awsFailed(
+    resource: AWSAssumeRole,
+    target: EventTarget,
+    log: Logger,
+    err: unknown,
+    extra: StatusExtra = {},
+  ): Promise<QueueResult> {
+    if (!(err instanceof AwsFailure)) throw err;
+    const secretNote = resource.status?.expirationTime
+      ? ` The existing Secret is kept until it is refreshed.`
+      : "";
+    await this.fail(resource, target, log, err.reason, `${err.message}.${secretNote}`, extra);
+    throw new RetryableError(err.message, err.temporary ? undefined : this.o.permanentErrorRetryMs);
+  }
+
+  /** Reports a problem: Ready=False with the reason, and one Warning event per change of reason or message. */
+  private async fail(
+    resource: AWSAssumeRole,
+    target: EventTarget,
+    log: Logger,
+    reason: Reason,
+    message: string,
+    extra: StatusExtra = {},
+  ): Promise<void> {
+    const key = `${target.namespace}/${target.name}`;
+    const signature = `${reason}\u0000${message}`;
+    if (this.lastReason.get(key) !== signature) {
+      this.lastReason.set(key, signature);
+      log.warn({ reason }, message);
+      this.o.events.emit(target, "Warning", reason, message);
+    }
+    await this.writeStatus(resource, log, reason, message, extra, "False");
+  }
+
+  private async writeStatus(
+    resource: AWSAssumeRole,
+    log: Logger,
+    reason: Reason,
+    message: string,
+    extra: StatusExtra,
+    ready: "True" | "False" = "True",
+  ): Promise<void> {
+    const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    if (ready === "True") this.lastReason.delete(key);
+    const current = resource.status ?? {};
+    const generation = resource.metadata.generation;
+    const keepTimes = ready === "False";
+    const desired: AWSAssumeRoleStatus = {
+      observedGeneration: generation,
+      roleArn: extra.roleArn ?? current.roleArn,
+      secretName: resource.spec.secretName,
+      expirationTime: iso(extra.expirationTime) ?? (keepTimes ? current.expirationTime : undefined),
+      lastRefreshTime: iso(extra.lastRefreshTime) ?? (keepTimes ? current.lastRefreshTime : undefined),
+      nextRefreshTime: iso(extra.nextRefreshTime) ?? (keepTimes ? current.nextRefreshTime : undefined),
+      effectiveDurationSeconds: extra.effectiveDurationSeconds ?? current.effectiveDurationSeconds,
+      conditions: setCondition(
+        current.conditions,
+        readyCondition(ready, reason, message, generation),
+        this.now(),
+      ),
+    };
+    const comparable = (s: AWSAssumeRoleStatus) =>
+      JSON.stringify({
+        ...s,
+        conditions: (s.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: undefined })),
+      });
+    const wanted = comparable(desired);
+    if (wanted === comparable(normalise(current)) || wanted === this.lastStatus.get(key)) return;
+    const patch: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(desired)) patch[k] = v ?? null;
+    await this.o.statusWriter.patchStatus(resource.metadata.namespace!, resource.metadata.name!, patch);
+    this.lastStatus.set(key, wanted);
+    log.debug({ reason }, "status updated");
+  }
+}
+
+interface StatusExtra {
+  roleArn?: string;
+  expirationTime?: Date;
+  lastRefreshTime?: Date;
+  nextRefreshTime?: Date;
+  effectiveDurationSeconds?: number;
+}
+
+/** Status as read back from the API: the same keys in the same order as `desired`, absent fields undefined. */
+function normalise(s: AWSAssumeRoleStatus): AWSAssumeRoleStatus {
+  return {
+    observedGeneration: s.observedGeneration,
+    roleArn: s.roleArn,
+    secretName: s.secretName,
+    expirationTime: s.expirationTime,
+    lastRefreshTime: s.lastRefreshTime,
+    nextRefreshTime: s.nextRefreshTime,
+    effectiveDurationSeconds: s.effectiveDurationSeconds,
+    conditions: s.conditions,
+  };
+}
+
+function iso(date: Date | undefined): string | undefined {
+  return date?.toISOString();
+}
+
+function readyMessage(expiration: Date): string {
+  return `Credentials are in the Secret and valid until ${expiration.toISOString()}`;
+}
+
+function describeCause(cause: IssueCause): string {
+  switch (cause) {
+    case "missing":
+      return "the Secret did not exist";
+    case "spec-changed":
+      return "the spec changed";
+    case "forced":
+      return "a refresh was forced";
+    case "drift":
+      return "the Secret had been changed by someone else";
+    case "expired":
+      return "the credentials had expired";
+    case "due":
+      return "the refresh time was reached";
+  }
+}
+
+export function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+/** A stable fingerprint of a JSON-able value (keys sorted by the caller's construction order). */
+export function fingerprint(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 32);
+}
+
+/** Fingerprint of a Secret's data (base64 values), independent of key order. */
+export function dataFingerprint(data: Record<string, string> | undefined): string {
+  const entries = Object.entries(data ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return fingerprint(entries);
+}
+
+function observe(secret: V1Secret): ObservedSecret {
+  const meta = secret.metadata ?? {};
+  return {
+    type: secret.type,
+    labels: meta.labels,
+    annotations: meta.annotations,
+    ownerReferences: meta.ownerReferences,
+    dataHash: dataFingerprint(secret.data),
+  };
+}
+
+export { READY };

@@ -1,0 +1,106 @@
+// Kubernetes Events for AWSAssumeRole resources, aggregated like client-go's recorder: a repeat of the same
+// (object, type, reason, message) within the window bumps the count of the existing Event instead of adding one.
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { CoreV1Event, KubeConfig } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+
+export interface EventTarget {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export type EventType = "Normal" | "Warning";
+
+export interface EventSink {
+  emit(target: EventTarget, type: EventType, reason: string, message: string): void;
+}
+
+interface Seen {
+  eventName: string;
+  count: number;
+  firstTimestamp: Date;
+  lastSeenMs: number;
+}
+
+const COMPONENT = "aws-assume-role-operator";
+const AGGREGATION_WINDOW_MS = 10 * 60_000;
+const MAX_TRACKED = 20_000;
+
+export class EventRecorder implements EventSink {
+  private readonly core: CoreV1Api;
+  private readonly logger: Logger;
+  private readonly instance: string;
+  private readonly seen = new Map<string, Seen>();
+
+  constructor(kubeConfig: KubeConfig, logger: Logger, instance: string) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.logger = logger;
+    this.instance = instance;
+  }
+
+  /** Fire-and-forget: an Event that cannot be written is logged, never fails a reconcile. */
+  emit(target: EventTarget, type: EventType, reason: string, message: string): void {
+    void this.write(target, type, reason, message).catch((err: unknown) => {
+      this.logger.warn(
+        { namespace: target.namespace, name: target.name, reason, err: (err as Error).message },
+        "could not record event",
+      );
+    });
+  }
+
+  private async write(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
+    const key = `${target.uid}\u0000${type}\u0000${reason}\u0000${message}`;
+    const now = new Date();
+    const previous = this.seen.get(key);
+    if (previous && now.getTime() - previous.lastSeenMs < AGGREGATION_WINDOW_MS) {
+      previous.count++;
+      previous.lastSeenMs = now.getTime();
+      try {
+        await this.core.patchNamespacedEvent(
+          {
+            namespace: target.namespace,
+            name: previous.eventName,
+            body: { count: previous.count, lastTimestamp: now },
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        );
+        return;
+      } catch {
+        // The Event expired or was deleted: write a new one below.
+      }
+    }
+    const eventName = `${target.name}.${randomBytes(8).toString("hex")}`;
+    const body: CoreV1Event = {
+      metadata: { name: eventName, namespace: target.namespace },
+      involvedObject: {
+        apiVersion: target.apiVersion,
+        kind: target.kind,
+        namespace: target.namespace,
+        name: target.name,
+        uid: target.uid,
+      },
+      type,
+      reason,
+      message,
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component: COMPONENT },
+      reportingComponent: COMPONENT,
+      reportingInstance: this.instance,
+    };
+    await this.core.createNamespacedEvent({ namespace: target.namespace, body });
+    if (this.seen.size >= MAX_TRACKED) this.forgetOldest();
+    this.seen.set(key, { eventName, count: 1, firstTimestamp: now, lastSeenMs: now.getTime() });
+  }
+
+  private forgetOldest(): void {
+    const cutoff = Date.now() - AGGREGATION_WINDOW_MS;
+    for (const [key, seen] of this.seen) if (seen.lastSeenMs < cutoff) this.seen.delete(key);
+    if (this.seen.size >= MAX_TRACKED) this.seen.clear();
+  }
+}

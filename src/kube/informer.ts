@@ -1,0 +1,193 @@
+// A cache of one kind of object fed by list + watch (client-node's ListWatch), made robust: a watch that ends with
+// an error is restarted with backoff, a watchdog replaces a stalled one, and a periodic relist catches anything a
+// watch may have missed. 410 Gone is handled by ListWatch itself (it relists).
+import { ListWatch, Watch } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+
+export interface InformerHandlers<T> {
+  onAdd?(obj: T): void;
+  onUpdate?(obj: T): void;
+  onDelete?(obj: T): void;
+}
+
+export interface InformerOptions<T extends KubernetesObject> extends InformerHandlers<T> {
+  /** Name for logs and metrics, e.g. "awsassumeroles". */
+  name: string;
+  kubeConfig: KubeConfig;
+  /** Watch path, e.g. "/api/v1/secrets". */
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  logger: Logger;
+  /** A watch with no successful (re)connect or event for this long is replaced (default 120 s). */
+  stallAfterMs?: number;
+  /** Full relist period (default 1 h; 0 disables). */
+  relistEveryMs?: number;
+  now?: () => number;
+}
+
+const RESTART_BASE_MS = 500;
+const RESTART_MAX_MS = 30_000;
+
+export class Informer<T extends KubernetesObject> {
+  readonly name: string;
+  private readonly options: InformerOptions<T>;
+  private listWatch: ListWatch<T> | undefined;
+  private stopped = true;
+  private restartAttempt = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private relistTimer: NodeJS.Timeout | undefined;
+  private lastActivityMs = 0;
+  private syncedOnce = false;
+  private readonly now: () => number;
+
+  constructor(options: InformerOptions<T>) {
+    this.options = options;
+    this.name = options.name;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts the list + watch; resolves once the first list has filled the cache. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    for (;;) {
+      try {
+        await this.replaceListWatch();
+        break;
+      } catch (err) {
+        if (this.stopped) return;
+        const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** this.restartAttempt++);
+        this.options.logger.warn(
+          { informer: this.name, err: errorText(err), retryInMs: delay },
+          "list failed",
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+    const stallAfter = this.options.stallAfterMs ?? 120_000;
+    this.watchdogTimer = setInterval(() => this.checkStalled(stallAfter), Math.max(1000, stallAfter / 4));
+    this.watchdogTimer.unref();
+    const relistEvery = this.options.relistEveryMs ?? 3_600_000;
+    if (relistEvery > 0) {
+      this.relistTimer = setInterval(() => void this.relist("periodic"), relistEvery);
+      this.relistTimer.unref();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.watchdogTimer);
+    clearInterval(this.relistTimer);
+    void this.listWatch?.stop();
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.listWatch?.get(name, namespace);
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.listWatch?.list(namespace) ?? [];
+  }
+
+  /** True once the cache was filled by a list. */
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  /** Milliseconds since the watch last connected or delivered an event. */
+  idleMs(): number {
+    return this.now() - this.lastActivityMs;
+  }
+
+  /** Whether the watchdog considers this informer stalled (used by /healthz). */
+  stalled(limitMs: number): boolean {
+    return !this.stopped && this.idleMs() > limitMs;
+  }
+
+  private touch(): void {
+    this.lastActivityMs = this.now();
+    this.restartAttempt = 0;
+  }
+
+  private checkStalled(limitMs: number): void {
+    if (this.stopped || this.restartTimer !== undefined) return;
+    if (this.idleMs() > limitMs) {
+      this.options.logger.warn({ informer: this.name, idleMs: this.idleMs() }, "watch stalled; relisting");
+      void this.relist("stalled");
+    }
+  }
+
+  private async relist(why: string): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.replaceListWatch();
+      this.options.logger.debug({ informer: this.name, why }, "relisted");
+    } catch (err) {
+      this.scheduleRestart(err);
+    }
+  }
+
+  /** Builds a fresh ListWatch, fills it with a list, then swaps it in and reports objects that vanished. */
+  private async replaceListWatch(): Promise<void> {
+    const { kubeConfig, path, list, labelSelector } = this.options;
+    const fresh = new ListWatch<T>(path, new Watch(kubeConfig), list, false, labelSelector);
+    const previous = this.listWatch;
+    const forward = (handler: ((obj: T) => void) | undefined) => (obj: T) => {
+      this.touch();
+      if (this.listWatch === fresh) handler?.(obj);
+    };
+    fresh.on("add", forward(this.options.onAdd));
+    fresh.on("update", forward(this.options.onUpdate));
+    fresh.on("delete", forward(this.options.onDelete));
+    let startError: unknown;
+    fresh.on("connect", () => this.touch());
+    fresh.on("error", (err) => {
+      if (this.listWatch === fresh) this.scheduleRestart(err);
+      else startError ??= err;
+    });
+    // start() lists, then opens the watch; objects the list adds are replayed below once this one is current.
+    await fresh.start();
+    if (startError !== undefined) {
+      await fresh.stop();
+      throw startError;
+    }
+    if (this.stopped) {
+      await fresh.stop();
+      return;
+    }
+    this.listWatch = fresh;
+    this.syncedOnce = true;
+    this.touch();
+    if (previous) {
+      await previous.stop();
+      const keep = new Set(fresh.list().map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`));
+      for (const old of previous.list()) {
+        if (!keep.has(`${old.metadata?.namespace}/${old.metadata?.name}`)) this.options.onDelete?.(old);
+      }
+    }
+    for (const obj of fresh.list()) this.options.onAdd?.(obj);
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped || this.restartTimer !== undefined) return;
+    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** this.restartAttempt);
+    this.restartAttempt++;
+    this.options.logger.warn(
+      { informer: this.name, err: errorText(err), retryInMs: delay },
+      "watch failed; restarting",
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void this.relist("error");
+    }, delay);
+    this.restartTimer.unref();
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
