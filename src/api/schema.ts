@@ -336,10 +336,8 @@ export const RESOURCE_SCHEMA: JSONSchemaProps = {
         "Kind is a string value representing the REST resource this object represents. Servers may infer " +
         "this from the endpoint the client submits requests to. In CamelCase.",
     },
-    metadata: {
-      type: "object",
-      description: "Standard object metadata: name, namespace, labels, annotations and so on.",
-    },
+    // The API server documents metadata itself and rejects a CRD that says anything more than its type.
+    metadata: { type: "object" },
     spec: SPEC_SCHEMA,
     status: STATUS_SCHEMA,
   },

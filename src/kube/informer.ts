@@ -11,13 +11,18 @@ export interface InformerHandlers<T> {
   onDelete?(obj: T): void;
 }
 
-export interface InformerOptions<T extends KubernetesObject> extends InformerHandlers<T> {
+/** Anything with object metadata; custom objects arrive as plain JSON (timestamps as strings). */
+export interface MetaObject {
+  metadata?: { name?: string; namespace?: string };
+}
+
+export interface InformerOptions<T extends MetaObject> extends InformerHandlers<T> {
   /** Name for logs and metrics, e.g. "awsassumeroles". */
   name: string;
   kubeConfig: KubeConfig;
   /** Watch path, e.g. "/api/v1/secrets". */
   path: string;
-  list: () => Promise<KubernetesListObject<T>>;
+  list: () => Promise<{ metadata?: { resourceVersion?: string }; items: T[] }>;
   labelSelector?: string;
   logger: Logger;
   /** A watch with no successful (re)connect or event for this long is replaced (default 120 s). */
@@ -30,10 +35,10 @@ export interface InformerOptions<T extends KubernetesObject> extends InformerHan
 const RESTART_BASE_MS = 500;
 const RESTART_MAX_MS = 30_000;
 
-export class Informer<T extends KubernetesObject> {
+export class Informer<T extends MetaObject> {
   readonly name: string;
   private readonly options: InformerOptions<T>;
-  private listWatch: ListWatch<T> | undefined;
+  private listWatch: ListWatch<KubernetesObject> | undefined;
   private stopped = true;
   private restartAttempt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -85,11 +90,11 @@ export class Informer<T extends KubernetesObject> {
   }
 
   get(namespace: string, name: string): T | undefined {
-    return this.listWatch?.get(name, namespace);
+    return this.listWatch?.get(name, namespace) as T | undefined;
   }
 
   list(namespace?: string): readonly T[] {
-    return this.listWatch?.list(namespace) ?? [];
+    return (this.listWatch?.list(namespace) ?? []) as readonly T[];
   }
 
   /** True once the cache was filled by a list. */
@@ -133,11 +138,12 @@ export class Informer<T extends KubernetesObject> {
   /** Builds a fresh ListWatch, fills it with a list, then swaps it in and reports objects that vanished. */
   private async replaceListWatch(): Promise<void> {
     const { kubeConfig, path, list, labelSelector } = this.options;
-    const fresh = new ListWatch<T>(path, new Watch(kubeConfig), list, false, labelSelector);
+    const listFn = list as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+    const fresh = new ListWatch<KubernetesObject>(path, new Watch(kubeConfig), listFn, false, labelSelector);
     const previous = this.listWatch;
-    const forward = (handler: ((obj: T) => void) | undefined) => (obj: T) => {
+    const forward = (handler: ((obj: T) => void) | undefined) => (obj: KubernetesObject) => {
       this.touch();
-      if (this.listWatch === fresh) handler?.(obj);
+      if (this.listWatch === fresh) handler?.(obj as T);
     };
     fresh.on("add", forward(this.options.onAdd));
     fresh.on("update", forward(this.options.onUpdate));
@@ -165,10 +171,10 @@ export class Informer<T extends KubernetesObject> {
       await previous.stop();
       const keep = new Set(fresh.list().map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`));
       for (const old of previous.list()) {
-        if (!keep.has(`${old.metadata?.namespace}/${old.metadata?.name}`)) this.options.onDelete?.(old);
+        if (!keep.has(`${old.metadata?.namespace}/${old.metadata?.name}`)) this.options.onDelete?.(old as T);
       }
     }
-    for (const obj of fresh.list()) this.options.onAdd?.(obj);
+    for (const obj of fresh.list()) this.options.onAdd?.(obj as T);
   }
 
   private scheduleRestart(err: unknown): void {

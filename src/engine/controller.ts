@@ -1,0 +1,222 @@
+// The controller: informers on AWSAssumeRoles and on the operator's own Secrets (label-filtered: unrelated Secrets
+// are never cached) feed resource keys into the work queue; workers run the reconciler. Caches run on every
+// replica (standbys stay warm and ready); workers run only while this replica leads.
+import type { KubeConfig, V1Secret } from "@kubernetes/client-node";
+import { CoreV1Api } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { AWSAssumeRole } from "../api/schema.ts";
+import { KIND } from "../api/schema.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
+import { Informer } from "../kube/informer.ts";
+import type { MetaObject } from "../kube/informer.ts";
+import { AWSAssumeRoleClient } from "../kube/resources.ts";
+import { WorkQueue } from "./queue.ts";
+import type { QueueMetrics } from "./queue.ts";
+import { Reconciler } from "./reconciler.ts";
+import type { Cache, ReconcilerOptions } from "./reconciler.ts";
+
+export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+export interface ControllerOptions extends Omit<
+  ReconcilerOptions,
+  "resources" | "secrets" | "logger" | "statusWriter"
+> {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Namespaces to watch; empty = all. */
+  namespaces: string[];
+  concurrency: number;
+  backoff: { baseMs: number; maxMs: number };
+  stallAfterMs: number;
+  relistEveryMs: number;
+  queueMetrics?: QueueMetrics;
+}
+
+/** Several informers (one per watched namespace, or one for all) behind one cache interface. */
+class InformerGroup<T extends MetaObject> implements Cache<T> {
+  readonly informers: Informer<T>[];
+  private readonly all: boolean;
+
+  constructor(informers: Informer<T>[], all: boolean) {
+    this.informers = informers;
+    this.all = all;
+  }
+
+  private pick(namespace: string): Informer<T> | undefined {
+    return this.all ? this.informers[0] : this.informers.find((i) => i.name.endsWith(`@${namespace}`));
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.pick(namespace)?.get(namespace, name);
+  }
+
+  list(namespace?: string): readonly T[] {
+    if (namespace === undefined) return this.informers.flatMap((i) => i.list());
+    return this.pick(namespace)?.list(namespace) ?? [];
+  }
+
+  start(): Promise<void[]> {
+    return Promise.all(this.informers.map((i) => i.start()));
+  }
+
+  stop(): void {
+    for (const i of this.informers) i.stop();
+  }
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  private readonly resources: InformerGroup<AWSAssumeRole>;
+  private readonly secrets: InformerGroup<V1Secret>;
+  private readonly logger: Logger;
+  private readonly stallAfterMs: number;
+  /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
+  private readonly keysByUid = new Map<string, string>();
+  private working = false;
+  private cachesStarted: Promise<void> | undefined;
+
+  constructor(o: ControllerOptions) {
+    this.logger = o.logger;
+    this.stallAfterMs = o.stallAfterMs;
+    const all = o.namespaces.length === 0;
+    const scopes = all ? [undefined] : o.namespaces;
+    const resourceClient = new AWSAssumeRoleClient(o.kubeConfig);
+    const core = o.kubeConfig.makeApiClient(CoreV1Api);
+    const common = {
+      kubeConfig: o.kubeConfig,
+      logger: o.logger,
+      stallAfterMs: o.stallAfterMs,
+      relistEveryMs: o.relistEveryMs,
+    };
+
+    this.resources = new InformerGroup(
+      scopes.map(
+        (ns) =>
+          new Informer<AWSAssumeRole>({
+            ...common,
+            name: `awsassumeroles@${ns ?? "*"}`,
+            path: AWSAssumeRoleClient.path(ns),
+            list: () => resourceClient.list(ns),
+            onAdd: (r) => this.resourceChanged(r),
+            onUpdate: (r) => this.resourceChanged(r),
+            onDelete: (r) => this.resourceDeleted(r),
+          }),
+      ),
+      all,
+    );
+    this.secrets = new InformerGroup(
+      scopes.map(
+        (ns) =>
+          new Informer<V1Secret>({
+            ...common,
+            name: `secrets@${ns ?? "*"}`,
+            path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
+            labelSelector: SECRET_SELECTOR,
+            list: () =>
+              ns
+                ? core.listNamespacedSecret({ namespace: ns, labelSelector: SECRET_SELECTOR })
+                : core.listSecretForAllNamespaces({ labelSelector: SECRET_SELECTOR }),
+            onAdd: (s) => this.secretChanged(s),
+            onUpdate: (s) => this.secretChanged(s),
+            onDelete: (s) => this.secretChanged(s),
+          }),
+      ),
+      all,
+    );
+    this.reconciler = new Reconciler({
+      ...o,
+      resources: this.resources,
+      secrets: this.secrets,
+      statusWriter: resourceClient,
+      logger: o.logger,
+    });
+    this.queue = new WorkQueue({
+      concurrency: o.concurrency,
+      backoff: o.backoff,
+      handler: (key) => this.reconciler.reconcile(key),
+      onError: (key, err) => {
+        const [namespace, name] = [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)];
+        o.logger.debug(
+          { namespace, name, err: (err as Error).message },
+          "reconcile failed; retrying with backoff",
+        );
+      },
+      ...(o.queueMetrics ? { metrics: o.queueMetrics } : {}),
+    });
+  }
+
+  /** Fills the caches (all replicas). Resolves when every informer has listed once. */
+  startCaches(): Promise<void> {
+    this.cachesStarted ??= Promise.all([this.resources.start(), this.secrets.start()]).then(() => {
+      this.logger.info("caches synced");
+    });
+    return this.cachesStarted;
+  }
+
+  /** Starts reconciling (the leader): every known resource is queued once. */
+  async startWorkers(): Promise<void> {
+    await this.startCaches();
+    this.working = true;
+    for (const r of this.resources.list()) this.queue.add(keyOf(r));
+    this.queue.start();
+    this.logger.info({ resources: this.resources.list().length }, "workers started");
+  }
+
+  /** Stops taking work and waits for in-flight reconciles. */
+  async stopWorkers(): Promise<void> {
+    this.working = false;
+    await this.queue.shutdown();
+  }
+
+  stopCaches(): void {
+    this.resources.stop();
+    this.secrets.stop();
+  }
+
+  synced(): boolean {
+    return [...this.resources.informers, ...this.secrets.informers].every((i) => i.synced);
+  }
+
+  /** Names of informers whose watch has been silent for longer than the watchdog's limit. */
+  stalledInformers(): string[] {
+    return [...this.resources.informers, ...this.secrets.informers]
+      .filter((i) => i.stalled(this.stallAfterMs))
+      .map((i) => i.name);
+  }
+
+  resourceCount(): number {
+    return this.resources.list().length;
+  }
+
+  private resourceChanged(r: AWSAssumeRole): void {
+    const key = keyOf(r);
+    if (r.metadata.uid) this.keysByUid.set(r.metadata.uid, key);
+    if (this.working) this.queue.add(key);
+  }
+
+  private resourceDeleted(r: AWSAssumeRole): void {
+    const key = keyOf(r);
+    if (r.metadata.uid) this.keysByUid.delete(r.metadata.uid);
+    this.queue.forget(key);
+    this.reconciler.forget(key);
+    if (this.working) this.queue.add(key); // lets the reconciler clear per-resource state and metrics
+  }
+
+  private secretChanged(s: V1Secret): void {
+    if (!this.working) return;
+    const meta = s.metadata ?? {};
+    const owner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === KIND);
+    if (owner) {
+      this.queue.add(`${meta.namespace}/${owner.name}`);
+      return;
+    }
+    const byUid = meta.annotations?.[SecretAnnotation.ownerUid];
+    const key = byUid ? this.keysByUid.get(byUid) : undefined;
+    if (key) this.queue.add(key);
+  }
+}
+
+function keyOf(r: { metadata?: { namespace?: string; name?: string } }): string {
+  return `${r.metadata?.namespace}/${r.metadata?.name}`;
+}

@@ -1,0 +1,87 @@
+// Wiring only: read the config, build the adapters, start the engine, handle signals.
+import { hostname } from "node:os";
+import { KubeConfig } from "@kubernetes/client-node";
+import { ConfigError, parseConfig } from "./config.ts";
+import type { Config } from "./config.ts";
+import { SdkAwsAccess } from "./aws/aws.ts";
+import { RateLimiters } from "./aws/rate-limit.ts";
+import { Controller } from "./engine/controller.ts";
+import { EventRecorder } from "./kube/events.ts";
+import { SecretClient } from "./kube/secrets.ts";
+import { createLogger } from "./ops/logging.ts";
+
+const SHUTDOWN_LIMIT_MS = 9_000;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    const parsed = parseConfig(process.argv.slice(2), process.env, { hostname: hostname() });
+    if (parsed.help) {
+      process.stdout.write(parsed.text);
+      return;
+    }
+    config = parsed.config;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+
+  const logger = createLogger(config.logLevel);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+
+  const limiters = new RateLimiters({
+    "sts:AssumeRole": { ratePerSecond: config.stsRate, burst: config.stsBurst },
+    "ecr:GetAuthorizationToken": { ratePerSecond: config.ecrRate, burst: config.ecrBurst },
+  });
+  const controller = new Controller({
+    kubeConfig,
+    logger,
+    namespaces: config.namespaces,
+    concurrency: config.maxConcurrentReconciles,
+    backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
+    stallAfterMs: config.watchStallSeconds * 1000,
+    relistEveryMs: config.relistSeconds * 1000,
+    secretWriter: new SecretClient(kubeConfig),
+    events: new EventRecorder(kubeConfig, logger, config.instance),
+    aws: new SdkAwsAccess(limiters),
+    refreshRatio: config.refreshRatio,
+    jitterFraction: config.refreshJitter,
+    conflictRetryMs: config.conflictRetryMs,
+    permanentErrorRetryMs: config.permanentErrorRetryMs,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const forced = setTimeout(() => {
+      logger.warn("in-flight work did not finish in time; exiting");
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS);
+    forced.unref();
+    await controller.stopWorkers();
+    controller.stopCaches();
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  logger.info(
+    { namespaces: config.namespaces.length ? config.namespaces : "all", instance: config.instance },
+    "starting",
+  );
+  await controller.startCaches();
+  await controller.startWorkers();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
