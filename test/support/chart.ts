@@ -1,0 +1,142 @@
+// The Helm chart in tests: the world's real helm binary, `helm template` parsed into objects, and installs into the
+// test world with a KubeConfig that acts as the chart's ServiceAccount (a TokenRequest token), to prove its RBAC.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
+import { ROOT, world } from "./world.ts";
+import type { TestContext } from "./world.ts";
+
+const run = promisify(execFile);
+export const CHART = join(ROOT, "charts", "aws-assume-role");
+
+/** Private helm home, so tests neither read nor write the user's helm configuration and caches. */
+const HELM_HOME = mkdtempSync(join(tmpdir(), "aar-helm-"));
+
+/** Runs the world's helm against the world's cluster; rejects with helm's stderr in the message on failure. */
+export async function helm(args: string[]): Promise<string> {
+  const w = await world();
+  const { stdout } = await run(w.helm, args, {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: HELM_HOME,
+      KUBECONFIG: w.env.KUBECONFIG!,
+      HELM_CONFIG_HOME: join(HELM_HOME, "config"),
+      HELM_CACHE_HOME: join(HELM_HOME, "cache"),
+      HELM_DATA_HOME: join(HELM_HOME, "data"),
+    },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+/** A rendered Kubernetes object; the fields tests look at. */
+export interface Rendered {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [field: string]: unknown;
+}
+
+export interface RenderOptions {
+  release?: string;
+  namespace?: string;
+  /** `--set` values, key → value as helm's --set syntax spells them. */
+  set?: Record<string, string>;
+}
+
+const setArgs = (set: Record<string, string> = {}) =>
+  Object.entries(set).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+
+/** `helm template` of the chart, parsed; rejects on a template error or YAML that does not parse. */
+export async function renderChart(options: RenderOptions = {}): Promise<Rendered[]> {
+  const out = await helm([
+    "template",
+    options.release ?? "aws-assume-role",
+    CHART,
+    "--namespace",
+    options.namespace ?? "aws-assume-role",
+    ...setArgs(options.set),
+  ]);
+  const objects: Rendered[] = [];
+  for (const doc of parseAllDocuments(out)) {
+    if (doc.errors.length > 0) throw new Error(`helm template gave invalid YAML: ${doc.errors[0]!.message}`);
+    const value = doc.toJS() as Rendered | null;
+    if (value) objects.push(value);
+  }
+  return objects;
+}
+
+export interface InstalledChart {
+  release: string;
+  namespace: string;
+  serviceAccount: string;
+  /** Acts as the chart's ServiceAccount, with a token from the TokenRequest API. */
+  kubeConfig: k8s.KubeConfig;
+  /** The same KubeConfig as a file, for a child process (KUBECONFIG). */
+  kubeConfigFile: string;
+}
+
+/**
+ * Installs the chart as a unique release into its own new namespace, and mints a token for its ServiceAccount.
+ * Uninstalls (removing the cluster-scoped RBAC) and deletes the namespace when the test ends; CRDs stay, as with
+ * helm itself.
+ */
+export async function installChart(
+  t: TestContext,
+  set: Record<string, string> = {},
+): Promise<InstalledChart> {
+  const w = await world();
+  const suffix = randomBytes(3).toString("hex");
+  const namespace = `chart-${suffix}`;
+  const release = `aar-${suffix}`;
+  await w.core.createNamespace({ body: { metadata: { name: namespace, labels: { "aar-test": "true" } } } });
+  t.after(async () => {
+    // Uninstall before the namespace goes: helm finds the release through a Secret in it.
+    await helm(["uninstall", release, "--namespace", namespace]).catch(() => undefined);
+    await w.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  });
+  await helm([
+    "install",
+    release,
+    CHART,
+    "--namespace",
+    namespace,
+    "--kubeconfig",
+    w.env.KUBECONFIG!,
+    ...setArgs(set),
+  ]);
+
+  const serviceAccount = "aws-assume-role-controller";
+  const tokenRequest = await w.core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const token = tokenRequest.status?.token;
+  if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+  const cluster = w.kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error("the world's KubeConfig has no current cluster");
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ ...cluster, name: "world" }],
+    users: [{ name: serviceAccount, token }],
+    contexts: [{ name: serviceAccount, cluster: "world", user: serviceAccount, namespace }],
+    currentContext: serviceAccount,
+  });
+  const dir = mkdtempSync(join(tmpdir(), "aar-sa-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeConfigFile = join(dir, "kubeconfig");
+  writeFileSync(kubeConfigFile, kubeConfig.exportConfig(), { mode: 0o600 });
+  return { release, namespace, serviceAccount, kubeConfig, kubeConfigFile };
+}

@@ -1,0 +1,187 @@
+// Runs the real operator (src/main.ts under Node 24) as a child process against the test world, scoped to the
+// test's own namespaces so parallel tests do not meet, and keeps everything it printed for assertions.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, awsEnv, eventually, kubectl, world } from "./world.ts";
+import type { TestContext } from "./world.ts";
+import type { AWSAssumeRole } from "../../src/api/schema.ts";
+
+const NODE = join(ROOT, "node_modules", ".bin", "node");
+const MAIN = join(ROOT, "src", "main.ts");
+
+export interface OperatorOptions {
+  namespaces: string[];
+  /** AWS endpoint (a private proxy's url); defaults to the world's shared proxy. */
+  awsEndpoint?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export interface RunningOperator {
+  child: ChildProcess;
+  /** Everything the process printed so far (stdout + stderr). */
+  output(): string;
+  /** Parsed JSON log lines so far. */
+  logs(): Record<string, unknown>[];
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+let crdInstalled: Promise<void> | undefined;
+
+/** Applies the generated CRD once per test process and waits until it is served. */
+export function ensureCrd(): Promise<void> {
+  crdInstalled ??= (async () => {
+    await kubectl([
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      "-f",
+      join(ROOT, "charts/aws-assume-role/crds"),
+    ]);
+    await kubectl([
+      "wait",
+      "--for",
+      "condition=established",
+      "--timeout=60s",
+      "crd/awsassumeroles.pincette.net",
+    ]);
+  })();
+  return crdInstalled;
+}
+
+/** Starts the operator; it is stopped when the test ends. */
+export async function startOperator(t: TestContext, options: OperatorOptions): Promise<RunningOperator> {
+  await ensureCrd();
+  const w = await world();
+  const env = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "/tmp",
+    KUBECONFIG: w.env.KUBECONFIG!,
+    ...(await awsEnv(options.awsEndpoint)),
+    ...options.env,
+  };
+  const args = [
+    MAIN,
+    "--namespaces",
+    options.namespaces.join(","),
+    "--metrics-bind-address",
+    "0",
+    "--health-probe-bind-address",
+    "0",
+    "--log-level",
+    "debug",
+    ...(options.args ?? []),
+  ];
+  const child = spawn(NODE, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const running: RunningOperator = {
+    child,
+    output: () => output,
+    logs: () =>
+      output
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+    exited,
+  };
+  t.after(() => running.kill());
+  await eventually(
+    "operator caches synced",
+    () => (output.includes("workers started") ? true : undefined),
+    30_000,
+  );
+  return running;
+}
+
+/** Reads an AWSAssumeRole. */
+export async function getResource(namespace: string, name: string): Promise<AWSAssumeRole> {
+  const w = await world();
+  return (await w.custom.getNamespacedCustomObject({
+    group: "pincette.net",
+    version: "v1",
+    plural: "awsassumeroles",
+    namespace,
+    name,
+  })) as AWSAssumeRole;
+}
+
+/** Creates an AWSAssumeRole from a spec. */
+export async function createResource(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>,
+): Promise<AWSAssumeRole> {
+  const w = await world();
+  return (await w.custom.createNamespacedCustomObject({
+    group: "pincette.net",
+    version: "v1",
+    plural: "awsassumeroles",
+    namespace,
+    body: {
+      apiVersion: "pincette.net/v1",
+      kind: "AWSAssumeRole",
+      metadata: { name, namespace, ...(annotations ? { annotations } : {}) },
+      spec,
+    },
+  })) as AWSAssumeRole;
+}
+
+/** The Ready condition of a resource, once it has one with the given status (and reason, if given). */
+export async function waitForReady(
+  namespace: string,
+  name: string,
+  status: "True" | "False" = "True",
+  reason?: string,
+  timeoutMs = 30_000,
+): Promise<AWSAssumeRole> {
+  return eventually(
+    `${namespace}/${name} Ready=${status}${reason ? ` (${reason})` : ""}`,
+    async () => {
+      const r = await getResource(namespace, name);
+      const ready = r.status?.conditions?.find((c) => c.type === "Ready");
+      if (ready?.status === status && (reason === undefined || ready.reason === reason)) return r;
+      return undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Decoded data of a Secret, or undefined when it does not exist. */
+export async function secretData(
+  namespace: string,
+  name: string,
+): Promise<Record<string, string> | undefined> {
+  const w = await world();
+  try {
+    const s = await w.core.readNamespacedSecret({ namespace, name });
+    return Object.fromEntries(
+      Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+    );
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+/** The original operator's README, for tests that apply its manifests verbatim. */
+export function originalReadme(): string {
+  return readFileSync(join(ROOT, "..", "shared", "reference", "original-operator-README.md"), "utf8");
+}
