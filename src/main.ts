@@ -6,9 +6,12 @@ import type { Config } from "./config.ts";
 import { SdkAwsAccess } from "./aws/aws.ts";
 import { RateLimiters } from "./aws/rate-limit.ts";
 import { Controller } from "./engine/controller.ts";
+import { LeaderElector } from "./engine/leader.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { SecretClient } from "./kube/secrets.ts";
+import { startHealthServer, startMetricsServer } from "./ops/http.ts";
 import { createLogger } from "./ops/logging.ts";
+import { Metrics } from "./ops/metrics.ts";
 
 const SHUTDOWN_LIMIT_MS = 9_000;
 
@@ -38,7 +41,8 @@ async function main(): Promise<void> {
     "sts:AssumeRole": { ratePerSecond: config.stsRate, burst: config.stsBurst },
     "ecr:GetAuthorizationToken": { ratePerSecond: config.ecrRate, burst: config.ecrBurst },
   });
-  const controller = new Controller({
+  const metrics = new Metrics();
+  const controller: Controller = new Controller({
     kubeConfig,
     logger,
     namespaces: config.namespaces,
@@ -48,12 +52,41 @@ async function main(): Promise<void> {
     relistEveryMs: config.relistSeconds * 1000,
     secretWriter: new SecretClient(kubeConfig),
     events: new EventRecorder(kubeConfig, logger, config.instance),
-    aws: new SdkAwsAccess(limiters),
+    aws: new SdkAwsAccess(limiters, metrics.aws()),
+    observer: metrics.reconcile(),
+    queueMetrics: metrics.queue(() => controller.queue.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
     conflictRetryMs: config.conflictRetryMs,
     permanentErrorRetryMs: config.permanentErrorRetryMs,
   });
+
+  const servers = await Promise.all([
+    startMetricsServer(config.metricsBindAddress, metrics.registry),
+    startHealthServer(config.healthProbeBindAddress, controller),
+  ]);
+  const resourceGauge = setInterval(() => metrics.resources.set(controller.resourceCount()), 5_000);
+  resourceGauge.unref();
+
+  const elector = config.leaderElect
+    ? new LeaderElector({
+        kubeConfig,
+        namespace: config.leaderElectionNamespace,
+        name: config.leaderElectionId,
+        identity: config.instance,
+        logger,
+        onStartedLeading: () => {
+          metrics.leader.set(1);
+          void controller.startWorkers();
+        },
+        onStoppedLeading: () => {
+          // Another replica may already be writing: stop everything at once, like controller-runtime does.
+          metrics.leader.set(0);
+          logger.error("leadership lost; exiting so that only the new leader works");
+          process.exit(1);
+        },
+      })
+    : undefined;
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -66,7 +99,9 @@ async function main(): Promise<void> {
     }, SHUTDOWN_LIMIT_MS);
     forced.unref();
     await controller.stopWorkers();
+    await elector?.release();
     controller.stopCaches();
+    for (const server of servers) server?.close();
     logger.info("stopped");
     process.exit(0);
   };
@@ -78,7 +113,13 @@ async function main(): Promise<void> {
     "starting",
   );
   await controller.startCaches();
-  await controller.startWorkers();
+  if (elector) {
+    metrics.leader.set(0);
+    elector.start();
+  } else {
+    metrics.leader.set(1);
+    await controller.startWorkers();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,174 @@
+// Leader election on a coordination.k8s.io/v1 Lease, following client-go's leaderelection: a candidate takes the
+// Lease when its holder has not renewed it within leaseDuration (measured on our own clock from when we last saw
+// the record change, so clock skew between replicas does not matter), the leader renews every retryPeriod and
+// gives up when it cannot renew within renewDeadline, and releases the Lease on shutdown so a standby takes over
+// at its next retry. No maintained npm package offers this for @kubernetes/client-node 2.x, hence this module.
+import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
+import type { KubeConfig, V1Lease } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { isConflict, isNotFound } from "../kube/errors.ts";
+
+export interface LeaderElectionOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  name: string;
+  identity: string;
+  logger: Logger;
+  /** controller-runtime's defaults: 15 s, 10 s, 2 s. */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  onStartedLeading: () => void;
+  /** Called once when leadership is lost (not on release). */
+  onStoppedLeading: () => void;
+  now?: () => number;
+}
+
+export class LeaderElector {
+  private readonly o: LeaderElectionOptions;
+  private readonly api: CoordinationV1Api;
+  private readonly leaseDurationMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryPeriodMs: number;
+  private readonly now: () => number;
+  private observed: { holder: string; renewTime: string; resourceVersion: string } | undefined;
+  private observedAtMs = 0;
+  private lastRenewMs = 0;
+  private leading = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: LeaderElectionOptions) {
+    this.o = options;
+    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
+    this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.tick();
+  }
+
+  /** Stops competing; a leader hands the Lease back so a standby can take it at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
+      if (lease.spec?.holderIdentity !== this.o.identity) return;
+      const nowIso = new V1MicroTime(this.now());
+      lease.spec = {
+        ...lease.spec,
+        holderIdentity: "",
+        leaseDurationSeconds: 1,
+        renewTime: nowIso,
+        acquireTime: nowIso,
+      };
+      await this.api.replaceNamespacedLease({ namespace: this.o.namespace, name: this.o.name, body: lease });
+      this.o.logger.info({ lease: this.o.name }, "released leadership");
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, "could not release the lease");
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), this.retryPeriodMs);
+  }
+
+  private async tick(): Promise<void> {
+    let ok = false;
+    try {
+      ok = await this.tryAcquireOrRenew();
+    } catch (err) {
+      this.o.logger.debug({ err: (err as Error).message }, "lease update failed");
+    }
+    if (this.stopped) return;
+    if (ok) {
+      this.lastRenewMs = this.now();
+      if (!this.leading) {
+        this.leading = true;
+        this.o.logger.info({ lease: this.o.name, identity: this.o.identity }, "became leader");
+        this.o.onStartedLeading();
+      }
+    } else if (this.leading && this.now() - this.lastRenewMs > this.renewDeadlineMs) {
+      this.leading = false;
+      this.stopped = true;
+      this.o.logger.error({ lease: this.o.name }, "lost leadership");
+      this.o.onStoppedLeading();
+      return;
+    }
+    this.schedule();
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.o;
+    // MicroTime fields must be sent with microseconds, which V1MicroTime's serialisation does.
+    const now = new V1MicroTime(this.now());
+    let lease: V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ namespace, name });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.api.createNamespacedLease({
+        namespace,
+        body: {
+          metadata: { name, namespace },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: 0,
+          },
+        },
+      });
+      return true;
+    }
+    const spec = lease.spec ?? {};
+    const record = {
+      holder: spec.holderIdentity ?? "",
+      renewTime: spec.renewTime ? new Date(spec.renewTime).toISOString() : "",
+      resourceVersion: lease.metadata?.resourceVersion ?? "",
+    };
+    if (
+      !this.observed ||
+      this.observed.holder !== record.holder ||
+      this.observed.renewTime !== record.renewTime
+    ) {
+      this.observed = record;
+      this.observedAtMs = this.now();
+    }
+    const heldByOther = record.holder !== "" && record.holder !== identity;
+    const durationMs = (spec.leaseDurationSeconds ?? 0) * 1000;
+    if (heldByOther && this.observedAtMs + durationMs > this.now()) return false;
+
+    const takingOver = record.holder !== identity;
+    lease.spec = {
+      ...spec,
+      ...(spec.acquireTime
+        ? { acquireTime: new V1MicroTime(new Date(spec.acquireTime as Date | string).getTime()) }
+        : {}),
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+      renewTime: now,
+      ...(takingOver ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+    };
+    try {
+      await this.api.replaceNamespacedLease({ namespace, name, body: lease });
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+    return true;
+  }
+}
