@@ -24,7 +24,12 @@ async function readyMapResource(t: TestContext, spec: Record<string, unknown> = 
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
   await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url });
-  await createResource(ns, "app", { roleName: "first-role", secretName: "creds", secretType: "Map", ...spec });
+  await createResource(ns, "app", {
+    roleName: "first-role",
+    secretName: "creds",
+    secretType: "Map",
+    ...spec,
+  });
   const resource = await waitForReady(ns, "app", "True");
   return { ns, proxy, resource };
 }
@@ -91,7 +96,10 @@ test("a changed roleName and durationSeconds are applied at once and observedGen
   assert.equal(calls[0]!.params.DurationSeconds, "1800");
   const secret = (await readSecret(ns, "creds"))!;
   assert.equal(text(secret, "awsAccessKeyId"), calls[0]!.issued?.accessKeyId);
-  assert.equal(secret.metadata?.annotations?.["aws-assume-role.pincette.net/role-arn"], updated.status?.roleArn);
+  assert.equal(
+    secret.metadata?.annotations?.["aws-assume-role.pincette.net/role-arn"],
+    updated.status?.roleArn,
+  );
 });
 
 test("changing secretType from Map to EcrDockerConfigJson replaces the Secret with a dockerconfigjson one, and back", async (t) => {
@@ -108,7 +116,9 @@ test("changing secretType from Map to EcrDockerConfigJson replaces the Secret wi
   assert.notEqual(ecr.metadata?.uid, map.metadata?.uid, "a Secret's type is immutable: a new object");
   assert.equal(ecr.type, "kubernetes.io/dockerconfigjson");
   assert.deepEqual(Object.keys(ecr.data ?? {}), [".dockerconfigjson"]);
-  const config = JSON.parse(text(ecr, ".dockerconfigjson")) as { auths: Record<string, { username: string }> };
+  const config = JSON.parse(text(ecr, ".dockerconfigjson")) as {
+    auths: Record<string, { username: string }>;
+  };
   assert.deepEqual(Object.keys(config.auths), [ECR_URL]);
   assert.equal(config.auths[ECR_URL]!.username, "AWS");
   assert.equal(ecr.metadata?.ownerReferences?.[0]?.uid, resource.metadata.uid);
@@ -129,7 +139,10 @@ test("changing secretType from Map to File rewrites the Secret's data as a crede
   const map = (await readSecret(ns, "creds"))!;
   const since = lastSeq(proxy);
 
-  await waitForGeneration(ns, await patchSpec(ns, [{ op: "replace", path: "/spec/secretType", value: "File" }]));
+  await waitForGeneration(
+    ns,
+    await patchSpec(ns, [{ op: "replace", path: "/spec/secretType", value: "File" }]),
+  );
   const file = (await readSecret(ns, "creds"))!;
   assert.equal(file.metadata?.uid, map.metadata?.uid, "the same type (Opaque): rewritten in place");
   assert.equal(file.type, "Opaque");
@@ -173,13 +186,15 @@ test("changing secretName leaves a Secret of the old name alone when it is no lo
       { op: "remove", path: "/metadata/annotations/aws-assume-role.pincette.net~1owner-uid" },
     ],
   });
-  // The operator would repair it while it is still named by the spec; rename first in the same breath.
+  // It keeps the operator's label, so it stays in the operator's cache where stale Secrets are looked for.
   await waitForGeneration(
     ns,
     await patchSpec(ns, [{ op: "replace", path: "/spec/secretName", value: "renamed" }]),
   );
+  // Stale Secrets are deleted right after the new one is written, before Ready; a short wait covers a late one.
   await new Promise((r) => setTimeout(r, 1_000));
   assert.ok(await readSecret(ns, "creds"), "the Secret that is no longer ours is kept");
+  assert.ok(await readSecret(ns, "renamed"));
 });
 
 test("deleting the resource removes its Secret through the ownerReference", async (t) => {
