@@ -147,6 +147,15 @@ export const ECR_REPOSITORY_URL_PATTERN =
 const ECR_RULE_MESSAGE =
   "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
 
+/**
+ * A pattern as a CEL rule with a message. The API server answers a failed `pattern` by quoting the regular
+ * expression; a rule lets it say in words what is accepted. Patterns go into a CEL raw string: no single quotes.
+ */
+export function mustMatch(pattern: string, message: string): { rule: string; message: string }[] {
+  if (pattern.includes("'")) throw new Error(`pattern ${pattern} cannot be embedded in a CEL raw string`);
+  return [{ rule: `self.matches(r'${pattern}')`, message }];
+}
+
 export const SPEC_SCHEMA: JSONSchemaProps = {
   type: "object",
   description:
@@ -162,7 +171,11 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
         "'team/app/my-role'. The role's trust policy must allow the operator's identity to assume it.",
       minLength: 1,
       maxLength: 512,
-      pattern: ROLE_NAME_PATTERN,
+      "x-kubernetes-validations": mustMatch(
+        ROLE_NAME_PATTERN,
+        "must be an IAM role name (letters, digits and +=,.@_-, at most 64 characters), optionally after a " +
+          "path without a leading slash, such as 'my-role' or 'team/app/my-role'",
+      ),
     },
     secretName: {
       type: "string",
@@ -171,7 +184,11 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
         "it, owns it and overwrites it on every refresh.",
       minLength: 1,
       maxLength: 253,
-      pattern: SECRET_NAME_PATTERN,
+      "x-kubernetes-validations": mustMatch(
+        SECRET_NAME_PATTERN,
+        "must be a valid Secret name: lowercase letters, digits, '-' and '.', starting and ending with a " +
+          "letter or digit, such as 'my-role-credentials'",
+      ),
     },
     secretType: {
       type: "string",
@@ -191,7 +208,11 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
         "EcrDockerConfigJson and not allowed otherwise. FIPS endpoints (dkr.ecr-fips) and China regions " +
         "(amazonaws.com.cn) are accepted. The URL is used verbatim as the key under 'auths'.",
       maxLength: 2048,
-      pattern: ECR_REPOSITORY_URL_PATTERN,
+      "x-kubernetes-validations": mustMatch(
+        ECR_REPOSITORY_URL_PATTERN,
+        "must be an ECR registry URL, https://<12-digit account>.dkr.ecr.<region>.amazonaws.com with an " +
+          "optional repository path, such as 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo'",
+      ),
     },
     durationSeconds: {
       type: "integer",

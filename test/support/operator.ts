@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { ROOT, awsEnv, eventually, kubectl, world } from "./world.ts";
 import type { TestContext } from "./world.ts";
@@ -17,6 +18,10 @@ export interface OperatorOptions {
   awsEndpoint?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Log message that means "started"; a standby under leader election never logs "workers started". */
+  waitFor?: string;
+  /** Serve /metrics and the health probes on free local ports (default: both disabled). */
+  endpoints?: boolean;
 }
 
 export interface RunningOperator {
@@ -30,6 +35,21 @@ export interface RunningOperator {
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>;
   exited: Promise<number | null>;
+  /** Base URLs of the endpoints, with `endpoints: true`. */
+  metricsUrl?: string;
+  healthUrl?: string;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 let crdInstalled: Promise<void> | undefined;
@@ -76,8 +96,15 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
     "0",
     "--log-level",
     "debug",
-    ...(options.args ?? []),
   ];
+  let urls: { metricsUrl?: string; healthUrl?: string } = {};
+  if (options.endpoints) {
+    const [metricsPort, healthPort] = [await freePort(), await freePort()];
+    args.push("--metrics-bind-address", `127.0.0.1:${metricsPort}`);
+    args.push("--health-probe-bind-address", `127.0.0.1:${healthPort}`);
+    urls = { metricsUrl: `http://127.0.0.1:${metricsPort}`, healthUrl: `http://127.0.0.1:${healthPort}` };
+  }
+  args.push(...(options.args ?? []));
   const child = spawn(NODE, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
@@ -100,11 +127,13 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
       await exited;
     },
     exited,
+    ...urls,
   };
   t.after(() => running.kill());
+  const waitFor = options.waitFor ?? "workers started";
   await eventually(
-    "operator caches synced",
-    () => (output.includes("workers started") ? true : undefined),
+    `operator to log "${waitFor}"`,
+    () => (output.includes(waitFor) ? true : undefined),
     30_000,
   );
   return running;

@@ -1,0 +1,164 @@
+// CRD validation in the real API server: bad specs are refused at the door with messages a person can act on
+// (the field, the value, and what would be accepted), defaults are filled in, and `kubectl explain` documents
+// the fields. No operator runs here: all of this is the API server's doing.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ApiException } from "@kubernetes/client-node";
+import { ROOT, eventually, freshNamespace, kubectl, world } from "./support/world.ts";
+import { ensureCrd, getResource } from "./support/operator.ts";
+
+const ECR_URL = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
+const VALID = { roleName: "my-role", secretName: "my-secret", secretType: "Map" };
+const ECR_RULE = "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
+
+/**
+ * Creates a resource with `spec` as a server-side dry run (full validation, nothing stored, so the default
+ * namespace will do); returns the API server's message when it refuses, fails when it accepts.
+ */
+async function rejection(spec: Record<string, unknown>): Promise<string> {
+  await ensureCrd();
+  const w = await world();
+  try {
+    await w.custom.createNamespacedCustomObject({
+      group: "pincette.net",
+      version: "v1",
+      plural: "awsassumeroles",
+      namespace: "default",
+      body: {
+        apiVersion: "pincette.net/v1",
+        kind: "AWSAssumeRole",
+        metadata: { generateName: "bad-" },
+        spec,
+      },
+      dryRun: "All",
+    });
+  } catch (err) {
+    assert.ok(err instanceof ApiException, `expected an API error, got ${String(err)}`);
+    assert.equal(err.code, 422, "422 Unprocessable Entity");
+    const message = (JSON.parse(err.body as string) as { message?: string }).message;
+    assert.ok(message, "the Status has a message");
+    return message;
+  }
+  assert.fail(`the API server accepted ${JSON.stringify(spec)}`);
+}
+
+/** A message a person can read: it names the field, and it does not answer with a regular expression. */
+function assertReadable(message: string, field: string): void {
+  assert.ok(message.includes(`spec.${field}`), `names spec.${field}: ${message}`);
+  assert.doesNotMatch(
+    message,
+    /should match '\^/,
+    `explains the rule rather than quoting a pattern: ${message}`,
+  );
+}
+
+for (const field of ["roleName", "secretName", "secretType"]) {
+  test(`a spec without ${field} is rejected as a required value`, async () => {
+    const spec = Object.fromEntries(Object.entries(VALID).filter(([key]) => key !== field));
+    assert.match(await rejection(spec), new RegExp(`spec\\.${field}: Required value`));
+  });
+}
+
+test("a secretType outside the enum is rejected with the supported values", async () => {
+  const message = await rejection({ ...VALID, secretType: "Json" });
+  assert.match(message, /spec\.secretType: Unsupported value: "Json"/);
+  assert.match(message, /supported values: "Map", "File", "EcrDockerConfigJson"/);
+});
+
+test("EcrDockerConfigJson without ecrRepositoryUrl is rejected", async () => {
+  const message = await rejection({ ...VALID, secretType: "EcrDockerConfigJson" });
+  assert.ok(message.includes(ECR_RULE), message);
+});
+
+test("ecrRepositoryUrl with secretType Map is rejected", async () => {
+  const message = await rejection({ ...VALID, ecrRepositoryUrl: ECR_URL });
+  assert.ok(message.includes(ECR_RULE), message);
+});
+
+for (const [what, url] of [
+  ["a URL that is not ECR", "https://example.com/x"],
+  ["an http:// URL", "http://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo"],
+  ["an 11-digit account", "https://12345678901.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo"],
+]) {
+  test(`an ecrRepositoryUrl with ${what} is rejected with an example of a valid one`, async () => {
+    const message = await rejection({ ...VALID, secretType: "EcrDockerConfigJson", ecrRepositoryUrl: url });
+    assert.ok(message.includes(`Invalid value: "${url}"`), message);
+    assertReadable(message, "ecrRepositoryUrl");
+    assert.match(message, /ECR/);
+    assert.ok(message.includes("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"), message);
+  });
+}
+
+test("durationSeconds below 900 is rejected with the minimum", async () => {
+  const message = await rejection({ ...VALID, durationSeconds: 899 });
+  assert.match(message, /spec\.durationSeconds: Invalid value: 899: .*greater than or equal to 900/);
+});
+
+test("durationSeconds above 43200 is rejected with the maximum", async () => {
+  const message = await rejection({ ...VALID, durationSeconds: 43201 });
+  assert.match(message, /spec\.durationSeconds: Invalid value: 43201: .*less than or equal to 43200/);
+});
+
+test("a secretName that is not a DNS subdomain is rejected with what a Secret name may hold", async () => {
+  const message = await rejection({ ...VALID, secretName: "Bad_Name" });
+  assert.ok(message.includes('Invalid value: "Bad_Name"'), message);
+  assertReadable(message, "secretName");
+  assert.match(message, /lowercase/);
+});
+
+test("a roleName with characters IAM does not allow is rejected with what a role name may hold", async () => {
+  const message = await rejection({ ...VALID, roleName: "my role" });
+  assert.ok(message.includes('Invalid value: "my role"'), message);
+  assertReadable(message, "roleName");
+});
+
+test("kubectl shows the rejection on stderr and stores nothing", async (t) => {
+  await ensureCrd();
+  const ns = await freshNamespace(t);
+  const manifest = JSON.stringify({
+    apiVersion: "pincette.net/v1",
+    kind: "AWSAssumeRole",
+    metadata: { name: "ecr-without-url", namespace: ns },
+    spec: { ...VALID, secretType: "EcrDockerConfigJson" },
+  });
+  const err = await kubectl(["apply", "-f", "-"], manifest).then(
+    () => assert.fail("kubectl apply succeeded"),
+    (e: { stderr?: string }) => e,
+  );
+  assert.match(err.stderr ?? "", /The AWSAssumeRole "ecr-without-url" is invalid/);
+  assert.ok(err.stderr?.includes(ECR_RULE), err.stderr);
+  const listed = await kubectl(["get", "awsassumeroles", "-n", ns, "-o", "name"]);
+  assert.equal(listed.trim(), "");
+});
+
+test("the original Map manifest is accepted and durationSeconds defaults to 900", async (t) => {
+  await ensureCrd();
+  const ns = await freshNamespace(t);
+  const manifest = readFileSync(join(ROOT, "test/fixtures/original/map.yaml"), "utf8").replace(
+    "namespace: default",
+    `namespace: ${ns}`,
+  );
+  assert.doesNotMatch(manifest, /durationSeconds/, "the original manifest does not set it");
+  await kubectl(["apply", "-f", "-"], manifest);
+  const stored = await getResource(ns, "aws-assume-my-role");
+  assert.equal(stored.spec.durationSeconds, 900);
+  assert.deepEqual(stored.spec, {
+    roleName: "my-secrets-manager-role",
+    secretName: "assume-my-secrets-manager-role",
+    secretType: "Map",
+    durationSeconds: 900,
+  });
+});
+
+test("kubectl explain describes spec.roleName", async () => {
+  await ensureCrd();
+  // The API server publishes a new CRD's OpenAPI document shortly after the CRD is established.
+  const out = await eventually("kubectl explain to know awsassumerole.spec.roleName", async () => {
+    const text = await kubectl(["explain", "awsassumerole.spec.roleName"]);
+    return text.includes("DESCRIPTION") ? text : undefined;
+  });
+  assert.match(out, /FIELD:\s+roleName\s+<string>/);
+  assert.match(out, /Name of the IAM role to assume/);
+});
