@@ -49,6 +49,9 @@ describe("parseConfig defaults", () => {
       leaderElectionNamespace: "default",
       leaderElectionId: "aws-assume-role-operator",
       instance: "host-1",
+      namespacePermissions: false,
+      sessionTags: false,
+      clusterName: "",
       logLevel: "info",
     } satisfies Config);
   });
@@ -59,11 +62,11 @@ describe("parseConfig defaults", () => {
 
   test("an explicit Lease namespace wins over POD_NAMESPACE", () => {
     const env = { POD_NAMESPACE: "operators" };
-    assert.equal(config([], { ...env, LEADER_ELECTION_NAMESPACE: "leases" }).leaderElectionNamespace, "leases");
     assert.equal(
-      config(["--leader-election-namespace", "flagged"], env).leaderElectionNamespace,
-      "flagged",
+      config([], { ...env, LEADER_ELECTION_NAMESPACE: "leases" }).leaderElectionNamespace,
+      "leases",
     );
+    assert.equal(config(["--leader-election-namespace", "flagged"], env).leaderElectionNamespace, "flagged");
   });
 
   test("the instance is POD_NAME when set, else the host name", () => {
@@ -74,7 +77,15 @@ describe("parseConfig defaults", () => {
 
 describe("parseConfig sources", () => {
   // One value per kind of option: the environment twin is read, and the flag wins over it.
-  const cases: { flag: string; env: string; envValue: string; flagValue: string; key: keyof Config; envExpected: unknown; flagExpected: unknown }[] = [
+  const cases: {
+    flag: string;
+    env: string;
+    envValue: string;
+    flagValue: string;
+    key: keyof Config;
+    envExpected: unknown;
+    flagExpected: unknown;
+  }[] = [
     {
       flag: "namespaces",
       env: "WATCH_NAMESPACES",
@@ -145,7 +156,10 @@ describe("parseConfig sources", () => {
     });
     test(`--${c.flag} wins over ${c.env}`, () => {
       assert.deepEqual(config([`--${c.flag}`, c.flagValue], { [c.env]: c.envValue })[c.key], c.flagExpected);
-      assert.deepEqual(config([`--${c.flag}=${c.flagValue}`], { [c.env]: c.envValue })[c.key], c.flagExpected);
+      assert.deepEqual(
+        config([`--${c.flag}=${c.flagValue}`], { [c.env]: c.envValue })[c.key],
+        c.flagExpected,
+      );
     });
   }
 
@@ -304,7 +318,9 @@ describe("--help", () => {
       assert.ok(entry.includes(f.help), `--${f.flag} has its description`);
       assert.match(
         entry,
-        new RegExp(`env ${f.env}, default ${f.default === "" ? "\\(empty\\)" : f.default.replace(/\./g, "\\.")}$`),
+        new RegExp(
+          `env ${f.env}, default ${f.default === "" ? "\\(empty\\)" : f.default.replace(/\./g, "\\.")}$`,
+        ),
         `--${f.flag} names ${f.env} and its default`,
       );
     }

@@ -155,6 +155,27 @@ export const FLAGS = [
     help: "Name of this replica in events and the Lease (default: host name)",
   },
   {
+    flag: "namespace-permissions",
+    env: "NAMESPACE_PERMISSIONS",
+    kind: "boolean",
+    default: "false",
+    help: "Namespaces may only assume the roles that their annotation aws-assume-role.pincette.net/permitted-roles allows",
+  },
+  {
+    flag: "session-tags",
+    env: "SESSION_TAGS",
+    kind: "boolean",
+    default: "false",
+    help: "Tag every session with the resource's namespace and name (aws-assume-role-namespace, aws-assume-role-name)",
+  },
+  {
+    flag: "cluster-name",
+    env: "CLUSTER_NAME",
+    kind: "string",
+    default: "",
+    help: "With --session-tags: also tag sessions with aws-assume-role-cluster=<this name>",
+  },
+  {
     flag: "log-level",
     env: "LOG_LEVEL",
     kind: "string",
@@ -184,6 +205,9 @@ export interface Config {
   leaderElectionNamespace: string;
   leaderElectionId: string;
   instance: string;
+  namespacePermissions: boolean;
+  sessionTags: boolean;
+  clusterName: string;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 

@@ -59,6 +59,11 @@ async function main(): Promise<void> {
     jitterFraction: config.refreshJitter,
     conflictRetryMs: config.conflictRetryMs,
     permanentErrorRetryMs: config.permanentErrorRetryMs,
+    namespacePermissions: config.namespacePermissions,
+    sessionTags: {
+      enabled: config.sessionTags,
+      ...(config.clusterName ? { clusterName: config.clusterName } : {}),
+    },
   });
 
   const servers = await Promise.all([

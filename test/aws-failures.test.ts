@@ -96,17 +96,26 @@ test("AccessDenied on a refresh keeps the Secret byte for byte, reports the AWS 
     `the Ready message carries the AWS message: ${condition.message}`,
   );
   assert.match(condition.message, /existing Secret is kept/);
-  assert.equal(denied.status?.expirationTime, ready.status?.expirationTime, "status still shows the valid Secret");
+  assert.equal(
+    denied.status?.expirationTime,
+    ready.status?.expirationTime,
+    "status still shows the valid Secret",
+  );
 
   // It keeps trying (permanent-error retry), and each try fails without touching the Secret.
   await eventually(
     "a retried AssumeRole",
-    () => (proxy.records({ action: "AssumeRole" }).filter((r) => r.status === 403).length >= 2 ? true : undefined),
+    () =>
+      proxy.records({ action: "AssumeRole" }).filter((r) => r.status === 403).length >= 2 ? true : undefined,
     15_000,
   );
   const during = (await readSecret(ns, "app-aws"))!;
   assert.deepEqual(during.data, before.data, "the Secret's data is unchanged");
-  assert.equal(during.metadata?.resourceVersion, before.metadata?.resourceVersion, "the Secret was not written");
+  assert.equal(
+    during.metadata?.resourceVersion,
+    before.metadata?.resourceVersion,
+    "the Secret was not written",
+  );
 
   const warnings = await eventually("the AccessDenied Warning event", async () => {
     const found = (await events(ns)).filter((e) => e.reason === "AccessDenied");
@@ -119,13 +128,13 @@ test("AccessDenied on a refresh keeps the Secret byte for byte, reports the AWS 
 
   proxy.clearFaults();
   const recovered = await waitForReady(ns, "app", "True", "CredentialsReady", 15_000);
-  const [issued] = proxy.records({ action: "AssumeRole" }).filter((r) => r.status === 200 && r.issued).slice(-1);
+  const [issued] = proxy
+    .records({ action: "AssumeRole" })
+    .filter((r) => r.status === 200 && r.issued)
+    .slice(-1);
   const data = (await secretData(ns, "app-aws"))!;
   assert.equal(data.awsAccessKeyId, issued?.issued?.accessKeyId, "the forced refresh went through");
-  assert.notEqual(
-    Buffer.from(before.data!.awsAccessKeyId!, "base64").toString("utf8"),
-    data.awsAccessKeyId,
-  );
+  assert.notEqual(Buffer.from(before.data!.awsAccessKeyId!, "base64").toString("utf8"), data.awsAccessKeyId);
   assert.ok(Date.parse(recovered.status!.lastRefreshTime!) > Date.parse(ready.status!.lastRefreshTime!));
 });
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse } from "yaml";
-import { parseConfig } from "../src/config.ts";
+import { FLAGS, parseConfig } from "../src/config.ts";
 import { CHART, helm, installChart, renderChart } from "./support/chart.ts";
 import type { InstalledChart, Rendered } from "./support/chart.ts";
 import { eventually, freshNamespace, world } from "./support/world.ts";
@@ -138,6 +138,14 @@ describe("helm lint and template", () => {
     for (const arg of ["--namespace-permissions", "--session-tags", "--cluster-name=prod", "--sts-rate=50"]) {
       assert.ok(set.includes(arg), `${arg} missing: ${set.join(" ")}`);
     }
+    // Every flag the chart renders is one the operator has, or one of the three announced ones above.
+    const known = new Set<string>([
+      ...FLAGS.map((f) => f.flag),
+      "namespace-permissions",
+      "session-tags",
+      "cluster-name",
+    ]);
+    for (const arg of set) assert.ok(known.has(arg.replace(/^--([^=]+).*$/, "$1")), `unknown flag ${arg}`);
   });
 
   test("the ClusterRole grants no wildcards and nothing on ConfigMaps, and Namespaces only with namespacePermissions", async () => {

@@ -54,12 +54,19 @@ function assertReadable(message: string, field: string): void {
   );
 }
 
-for (const field of ["roleName", "secretName", "secretType"]) {
+for (const field of ["secretName", "secretType"]) {
   test(`a spec without ${field} is rejected as a required value`, async () => {
     const spec = Object.fromEntries(Object.entries(VALID).filter(([key]) => key !== field));
     assert.match(await rejection(spec), new RegExp(`spec\\.${field}: Required value`));
   });
 }
+
+test("a spec without roleName (and without roleArn) is rejected as naming no role", async () => {
+  const { secretName, secretType } = VALID;
+  const message = await rejection({ secretName, secretType });
+  assert.match(message, /roleName/);
+  assert.match(message, /required/i);
+});
 
 test("a secretType outside the enum is rejected with the supported values", async () => {
   const message = await rejection({ ...VALID, secretType: "Json" });

@@ -16,6 +16,7 @@ import {
   SPEC_SCHEMA,
   STATUS_KEYS,
   STATUS_SCHEMA,
+  mustMatch,
   type JSONSchemaProps,
 } from "./schema.ts";
 
@@ -44,8 +45,10 @@ describe("schema and TypeScript types agree", () => {
     });
   }
 
-  test("spec requires roleName, secretName and secretType only", () => {
-    assert.deepEqual(sorted(SPEC_SCHEMA.required ?? []), ["roleName", "secretName", "secretType"]);
+  test("spec requires secretName and secretType, and exactly one of roleName and roleArn by a rule", () => {
+    assert.deepEqual(sorted(SPEC_SCHEMA.required ?? []), ["secretName", "secretType"]);
+    const rules = (SPEC_SCHEMA["x-kubernetes-validations"] ?? []).map((v) => v.rule);
+    assert.ok(rules.includes("has(self.roleName) != has(self.roleArn)"));
   });
 
   test("durationSeconds defaults and limits match the exported constants", () => {
@@ -140,4 +143,27 @@ describe("patterns", () => {
       assert.equal(new RegExp(pattern).test(value), ok);
     });
   }
+});
+
+describe("pattern rules", () => {
+  const fields: [string, string][] = [
+    ["roleName", ROLE_NAME_PATTERN],
+    ["secretName", SECRET_NAME_PATTERN],
+    ["ecrRepositoryUrl", ECR_REPOSITORY_URL_PATTERN],
+  ];
+  for (const [field, pattern] of fields) {
+    test(`${field} is checked by a CEL rule on its pattern with a message in words`, () => {
+      const property = SPEC_SCHEMA.properties?.[field];
+      assert.equal(property?.pattern, undefined, "a failed pattern would be reported as the bare regex");
+      assert.deepEqual(
+        property?.["x-kubernetes-validations"]?.map((v) => v.rule),
+        [`self.matches(r'${pattern}')`],
+      );
+      assert.doesNotMatch(property?.["x-kubernetes-validations"]?.[0]?.message ?? "", /\^|\$/);
+    });
+  }
+
+  test("a pattern with a single quote cannot be embedded", () => {
+    assert.throws(() => mustMatch("^a'b$", "m"), /cannot be embedded/);
+  });
 });

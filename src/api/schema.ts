@@ -22,7 +22,17 @@ export const MAX_DURATION_SECONDS = 43200;
 
 /** The desired state, as the user writes it. Field names match the original operator's manifests. */
 export interface AWSAssumeRoleSpec {
-  roleName: string;
+  /** Exactly one of roleName and roleArn is set. */
+  roleName?: string;
+  roleArn?: string;
+  externalId?: string;
+  sessionPolicy?: string;
+  policyArns?: string[];
+  sessionTags?: Record<string, string>;
+  transitiveTagKeys?: string[];
+  region?: string;
+  secretTemplate?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+  profile?: string;
   secretName: string;
   secretType: SecretType;
   ecrRepositoryUrl?: string;
@@ -81,6 +91,15 @@ export interface AWSAssumeRole {
 // Runtime lists of the type's keys, so a test can compare them with the schema's properties.
 export const SPEC_KEYS = [
   "roleName",
+  "roleArn",
+  "externalId",
+  "sessionPolicy",
+  "policyArns",
+  "sessionTags",
+  "transitiveTagKeys",
+  "region",
+  "secretTemplate",
+  "profile",
   "secretName",
   "secretType",
   "ecrRepositoryUrl",
@@ -130,6 +149,8 @@ export interface JSONSchemaProps {
   minLength?: number;
   maxLength?: number;
   maxItems?: number;
+  maxProperties?: number;
+  additionalProperties?: JSONSchemaProps;
   pattern?: string;
   "x-kubernetes-validations"?: { rule: string; message: string }[];
   "x-kubernetes-list-type"?: "atomic" | "set" | "map";
@@ -143,6 +164,26 @@ export const SECRET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([
 // https://<12-digit account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] with an optional path such as /v2/my-repo.
 export const ECR_REPOSITORY_URL_PATTERN =
   "^https://[0-9]{12}\\.dkr\\.ecr(-fips)?\\.[a-z]{2}(-[a-z]+)+-[0-9]+\\.amazonaws\\.com(\\.cn)?(/[a-zA-Z0-9._~-]+)*/?$";
+
+export const ROLE_ARN_PATTERN =
+  "^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$";
+export const POLICY_ARN_PATTERN =
+  "^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,128}$";
+// STS: external ids use [\w+=,.@:/-]; tag keys letters, digits, spaces and _.:/=+-@ (1–128), values (0–256).
+// Length is checked by minLength/maxLength: RE2 does not allow repetition counts above 1000.
+export const EXTERNAL_ID_PATTERN = "^[\\w+=,.@:/-]+$";
+export const TAG_KEY_PATTERN = "^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]{1,128}$";
+export const TAG_VALUE_PATTERN = "^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]{0,256}$";
+export const REGION_PATTERN = "^[a-z]{2}(-[a-z]+)+-[0-9]+$";
+export const PROFILE_PATTERN = "^[\\w.+@-]{1,64}$";
+export const MANAGED_BY_LABEL_KEY = "app.kubernetes.io/managed-by";
+
+const stringMap = (description: string, maxProperties: number, maxValueLength: number): JSONSchemaProps => ({
+  type: "object",
+  description,
+  additionalProperties: { type: "string", maxLength: maxValueLength },
+  maxProperties,
+});
 
 const ECR_RULE_MESSAGE =
   "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
@@ -161,12 +202,134 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
   description:
     "The IAM role to assume and the Secret to keep filled with its temporary credentials. The operator " +
     "assumes the role with AWS STS and rewrites the Secret before the credentials expire.",
-  required: ["roleName", "secretName", "secretType"],
+  required: ["secretName", "secretType"],
   properties: {
+    roleArn: {
+      type: "string",
+      description:
+        "Full ARN of the IAM role to assume, in any account and partition, for example " +
+        "'arn:aws:iam::210987654321:role/reader' or 'arn:aws-cn:iam::123456789012:role/app'. Use instead of " +
+        "roleName for a role outside the operator's own account.",
+      maxLength: 2048,
+      "x-kubernetes-validations": mustMatch(
+        ROLE_ARN_PATTERN,
+        "must be an IAM role ARN, arn:<aws|aws-cn|aws-us-gov>:iam::<12-digit account>:role/<path/name>",
+      ),
+    },
+    externalId: {
+      type: "string",
+      description:
+        "External ID to pass to AssumeRole, when the role's trust policy requires one (sts:ExternalId). " +
+        "2 to 1224 characters: letters, digits and +=,.@:/-_.",
+      minLength: 2,
+      maxLength: 1224,
+      "x-kubernetes-validations": mustMatch(
+        EXTERNAL_ID_PATTERN,
+        "must be 2 to 1224 characters of letters, digits and +=,.@:/-_",
+      ),
+    },
+    sessionPolicy: {
+      type: "string",
+      description:
+        "An inline IAM policy (JSON) that further restricts the session: the credentials get the " +
+        "intersection of the role's policies and this one. At most 2048 characters.",
+      minLength: 2,
+      maxLength: 2048,
+      "x-kubernetes-validations": [
+        { rule: "self.trim().startsWith('{')", message: "must be a JSON policy document (a JSON object)" },
+      ],
+    },
+    policyArns: {
+      type: "array",
+      description: "ARNs of managed policies that further restrict the session (at most 10).",
+      maxItems: 10,
+      items: {
+        type: "string",
+        description: "A managed policy ARN, such as 'arn:aws:iam::aws:policy/ReadOnlyAccess'.",
+        maxLength: 2048,
+        "x-kubernetes-validations": mustMatch(
+          POLICY_ARN_PATTERN,
+          "must be an IAM policy ARN, arn:<partition>:iam::<account or aws>:policy/<path/name>",
+        ),
+      },
+    },
+    sessionTags: {
+      ...stringMap(
+        "Session tags to pass to AssumeRole (at most 50), usable in the role's policies as " +
+          "aws:PrincipalTag. Keys: 1–128 letters, digits, spaces and _.:/=+-@; values: up to 256 of the same. " +
+          "Keys may not repeat the operator's own tags (see --session-tags).",
+        50,
+        256,
+      ),
+      "x-kubernetes-validations": [
+        {
+          rule: `self.all(k, k.matches(r'${TAG_KEY_PATTERN}'))`,
+          message: "session tag keys must be 1 to 128 letters, digits, spaces and _.:/=+-@",
+        },
+        {
+          rule: `self.all(k, self[k].matches(r'${TAG_VALUE_PATTERN}'))`,
+          message: "session tag values must be at most 256 letters, digits, spaces and _.:/=+-@",
+        },
+      ],
+    },
+    transitiveTagKeys: {
+      type: "array",
+      description: "Keys of sessionTags that persist into sessions this one assumes in turn (role chaining).",
+      maxItems: 50,
+      "x-kubernetes-list-type": "set",
+      items: { type: "string", description: "A key of sessionTags.", maxLength: 128 },
+    },
+    region: {
+      type: "string",
+      description:
+        "AWS region whose regional STS endpoint assumes the role (default: the operator's region). For File " +
+        "Secrets it is also written as the profile's region. ECR always uses the registry's own region.",
+      maxLength: 32,
+      "x-kubernetes-validations": mustMatch(REGION_PATTERN, "must be an AWS region name such as 'eu-west-1'"),
+    },
+    secretTemplate: {
+      type: "object",
+      description: "Extra metadata for the generated Secret.",
+      properties: {
+        metadata: {
+          type: "object",
+          description: "Labels and annotations to put on the Secret, e.g. for a reloader that restarts pods.",
+          properties: {
+            labels: stringMap(
+              "Labels for the Secret. The operator's own label cannot be overridden.",
+              64,
+              63,
+            ),
+            annotations: stringMap(
+              "Annotations for the Secret. The operator's own annotations win.",
+              64,
+              4096,
+            ),
+          },
+          "x-kubernetes-validations": [
+            {
+              rule: `!has(self.labels) || !('${"app.kubernetes.io/managed-by"}' in self.labels)`,
+              message:
+                "labels may not set app.kubernetes.io/managed-by: the operator sets it on every Secret it owns",
+            },
+          ],
+        },
+      },
+    },
+    profile: {
+      type: "string",
+      description: "Profile name in the credentials file of a File Secret (default 'default').",
+      maxLength: 64,
+      "x-kubernetes-validations": mustMatch(
+        PROFILE_PATTERN,
+        "must be a profile name: letters, digits and _.+@-",
+      ),
+    },
     roleName: {
       type: "string",
       description:
-        "Name of the IAM role to assume, in the operator's own AWS account, for example " +
+        "Name of the IAM role to assume, in the operator's own AWS account (exactly one of roleName and " +
+        "roleArn), for example " +
         "'my-secrets-manager-role'. A role with a path is written without the leading slash: " +
         "'team/app/my-role'. The role's trust policy must allow the operator's identity to assume it.",
       minLength: 1,
@@ -230,6 +393,18 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
     {
       rule: "has(self.ecrRepositoryUrl) == (self.secretType == 'EcrDockerConfigJson')",
       message: ECR_RULE_MESSAGE,
+    },
+    {
+      rule: "has(self.roleName) != has(self.roleArn)",
+      message: "exactly one of roleName and roleArn is required",
+    },
+    {
+      rule: "!has(self.transitiveTagKeys) || self.transitiveTagKeys.all(k, has(self.sessionTags) && k in self.sessionTags)",
+      message: "every transitiveTagKeys entry must be a key of sessionTags",
+    },
+    {
+      rule: "!has(self.profile) || self.secretType == 'File'",
+      message: "profile is only allowed when secretType is File",
     },
   ],
 };

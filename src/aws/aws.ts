@@ -13,6 +13,13 @@ export interface AssumeRoleRequest {
   roleArn: string;
   sessionName: string;
   durationSeconds: number;
+  externalId?: string;
+  policy?: string;
+  policyArns?: string[];
+  tags?: Record<string, string>;
+  transitiveTagKeys?: string[];
+  /** STS region (regional endpoint); default: the operator's region. */
+  region?: string;
 }
 
 /** What the engine needs from AWS; errors are AwsFailure. */
@@ -29,6 +36,7 @@ export interface AwsObserver {
 
 export class SdkAwsAccess implements AwsAccess {
   private readonly sts: STSClient;
+  private readonly regionalSts = new Map<string, STSClient>();
   private readonly limiters: RateLimiters;
   private readonly observer: AwsObserver;
 
@@ -48,12 +56,18 @@ export class SdkAwsAccess implements AwsAccess {
   }
 
   async assumeRole(request: AssumeRoleRequest): Promise<AwsCredentials> {
+    const tags = Object.entries(request.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
     const out = await this.call("sts:AssumeRole", `AssumeRole ${request.roleArn}`, () =>
-      this.sts.send(
+      this.stsFor(request.region).send(
         new AssumeRoleCommand({
           RoleArn: request.roleArn,
           RoleSessionName: request.sessionName,
           DurationSeconds: request.durationSeconds,
+          ...(request.externalId ? { ExternalId: request.externalId } : {}),
+          ...(request.policy ? { Policy: request.policy } : {}),
+          ...(request.policyArns?.length ? { PolicyArns: request.policyArns.map((arn) => ({ arn })) } : {}),
+          ...(tags.length ? { Tags: tags } : {}),
+          ...(request.transitiveTagKeys?.length ? { TransitiveTagKeys: request.transitiveTagKeys } : {}),
         }),
       ),
     );
@@ -70,6 +84,17 @@ export class SdkAwsAccess implements AwsAccess {
       sessionToken: c.SessionToken,
       expiration: new Date(c.Expiration),
     };
+  }
+
+  /** One client per region, so each resource's AssumeRole goes to the regional endpoint it asked for. */
+  private stsFor(region: string | undefined): STSClient {
+    if (!region) return this.sts;
+    let client = this.regionalSts.get(region);
+    if (!client) {
+      client = new STSClient({ region, maxAttempts: 1 });
+      this.regionalSts.set(region, client);
+    }
+    return client;
   }
 
   async ecrToken(credentials: AwsCredentials, region: string): Promise<EcrToken> {

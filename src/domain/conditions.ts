@@ -23,6 +23,12 @@ export const Reason = {
   AWSError: "AWSError",
   /** The Kubernetes API refused or failed a write. */
   KubernetesError: "KubernetesError",
+  /** The namespace's permitted-roles annotation does not allow this role (--namespace-permissions). */
+  RoleNotPermitted: "RoleNotPermitted",
+  /** STS rejected the requested duration (above the role's MaxSessionDuration); a shorter one is tried. */
+  DurationRejected: "DurationRejected",
+  /** Event only: the duration was clamped to one hour because the operator's identity is an assumed role. */
+  DurationClamped: "DurationClamped",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

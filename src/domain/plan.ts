@@ -12,6 +12,7 @@ const PREFIX = "aws-assume-role.pincette.net";
 /** Annotations the operator writes on its Secrets (never credentials). */
 export const SecretAnnotation = {
   roleArn: `${PREFIX}/role-arn`,
+  durationSeconds: `${PREFIX}/duration-seconds`,
   expirationTime: `${PREFIX}/expiration-time`,
   lastRefreshTime: `${PREFIX}/last-refresh-time`,
   specHash: `${PREFIX}/spec-hash`,

@@ -15,6 +15,8 @@ export interface RenderInput {
   secretType: SecretType;
   credentials: AwsCredentials;
   ecr?: { registryUrl: string; token: EcrToken };
+  /** For File: the profile name (default "default") and an optional region line. */
+  file?: { profile?: string; region?: string };
 }
 
 /** The Kubernetes Secret type a secretType produces. */
@@ -54,10 +56,11 @@ export function renderSecret(input: RenderInput): RenderedSecret {
         throw new Error("credentials contain a line break and cannot be written as a credentials file");
       }
       const credentials =
-        "[default]\n" +
+        `[${input.file?.profile ?? "default"}]\n` +
         `aws_access_key_id=${c.accessKeyId}\n` +
         `aws_secret_access_key=${c.secretAccessKey}\n` +
-        `aws_session_token=${c.sessionToken}\n`;
+        `aws_session_token=${c.sessionToken}\n` +
+        (input.file?.region ? `region=${input.file.region}\n` : "");
       return { type, stringData: { credentials } };
     }
     case "EcrDockerConfigJson": {

@@ -1,12 +1,13 @@
 // The controller: informers on AWSAssumeRoles and on the operator's own Secrets (label-filtered: unrelated Secrets
 // are never cached) feed resource keys into the work queue; workers run the reconciler. Caches run on every
 // replica (standbys stay warm and ready); workers run only while this replica leads.
-import type { KubeConfig, V1Secret } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
+import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
 import { Informer } from "../kube/informer.ts";
 import type { MetaObject } from "../kube/informer.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
@@ -19,7 +20,7 @@ export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 export interface ControllerOptions extends Omit<
   ReconcilerOptions,
-  "resources" | "secrets" | "logger" | "statusWriter"
+  "resources" | "secrets" | "logger" | "statusWriter" | "namespaceCache"
 > {
   kubeConfig: KubeConfig;
   logger: Logger;
@@ -30,6 +31,8 @@ export interface ControllerOptions extends Omit<
   stallAfterMs: number;
   relistEveryMs: number;
   queueMetrics?: QueueMetrics;
+  /** Namespace limits: watch Namespaces for their permitted-roles annotation. */
+  namespacePermissions: boolean;
 }
 
 /** Several informers (one per watched namespace, or one for all) behind one cache interface. */
@@ -69,6 +72,9 @@ export class Controller {
   readonly reconciler: Reconciler;
   private readonly resources: InformerGroup<AWSAssumeRole>;
   private readonly secrets: InformerGroup<V1Secret>;
+  private readonly namespaces: Informer<V1Namespace> | undefined;
+  /** Last seen permitted-roles annotation per namespace, to requeue only on a change. */
+  private readonly permittedRoles = new Map<string, string | undefined>();
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
@@ -124,8 +130,20 @@ export class Controller {
       ),
       all,
     );
+    this.namespaces = o.namespacePermissions
+      ? new Informer<V1Namespace>({
+          ...common,
+          name: "namespaces@*",
+          path: "/api/v1/namespaces",
+          list: () => core.listNamespace(),
+          onAdd: (n) => this.namespaceChanged(n),
+          onUpdate: (n) => this.namespaceChanged(n),
+          onDelete: (n) => this.namespaceChanged(n),
+        })
+      : undefined;
     this.reconciler = new Reconciler({
       ...o,
+      ...(this.namespaces ? { namespaceCache: this.namespaces } : {}),
       resources: this.resources,
       secrets: this.secrets,
       statusWriter: resourceClient,
@@ -148,7 +166,11 @@ export class Controller {
 
   /** Fills the caches (all replicas). Resolves when every informer has listed once. */
   startCaches(): Promise<void> {
-    this.cachesStarted ??= Promise.all([this.resources.start(), this.secrets.start()]).then(() => {
+    this.cachesStarted ??= Promise.all([
+      this.resources.start(),
+      this.secrets.start(),
+      this.namespaces?.start(),
+    ]).then(() => {
       this.logger.info("caches synced");
     });
     return this.cachesStarted;
@@ -172,15 +194,24 @@ export class Controller {
   stopCaches(): void {
     this.resources.stop();
     this.secrets.stop();
+    this.namespaces?.stop();
+  }
+
+  private informers(): Informer<object>[] {
+    return [
+      ...this.resources.informers,
+      ...this.secrets.informers,
+      ...(this.namespaces ? [this.namespaces] : []),
+    ];
   }
 
   synced(): boolean {
-    return [...this.resources.informers, ...this.secrets.informers].every((i) => i.synced);
+    return this.informers().every((i) => i.synced);
   }
 
   /** Names of informers whose watch has been silent for longer than the watchdog's limit. */
   stalledInformers(): string[] {
-    return [...this.resources.informers, ...this.secrets.informers]
+    return this.informers()
       .filter((i) => i.stalled(this.stallAfterMs))
       .map((i) => i.name);
   }
@@ -201,6 +232,16 @@ export class Controller {
     this.queue.forget(key);
     this.reconciler.forget(key);
     if (this.working) this.queue.add(key); // lets the reconciler clear per-resource state and metrics
+  }
+
+  private namespaceChanged(n: V1Namespace): void {
+    const name = n.metadata?.name ?? "";
+    const annotation = n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
+    const known = this.permittedRoles.has(name);
+    if (known && this.permittedRoles.get(name) === annotation) return;
+    this.permittedRoles.set(name, annotation);
+    if (!known || !this.working) return;
+    for (const r of this.resources.list(name)) this.queue.add(keyOf(r));
   }
 
   private secretChanged(s: V1Secret): void {

@@ -2,7 +2,7 @@
 // apply the difference (AWS + Secret write), keep status honest, and say when to look again. Level-triggered and
 // idempotent: it never assumes it saw every event.
 import { createHash } from "node:crypto";
-import type { V1Secret } from "@kubernetes/client-node";
+import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, KIND } from "../api/schema.ts";
 import type { AWSAssumeRole, AWSAssumeRoleStatus, SecretType } from "../api/schema.ts";
@@ -10,19 +10,30 @@ import { AwsFailure } from "../aws/errors.ts";
 import type { AwsAccess } from "../aws/aws.ts";
 import { READY, Reason, readyCondition, setCondition } from "../domain/conditions.ts";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
-import { parseEcrRegistryUrl, roleArnFor, roleSessionName } from "../domain/naming.ts";
+import { parseEcrRegistryUrl, roleSessionName } from "../domain/naming.ts";
 import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
 import {
   FORCE_REFRESH_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   SecretAnnotation,
-  ownership,
   plan,
   scheduledRefresh,
 } from "../domain/plan.ts";
 import type { IssueCause, ObservedSecret } from "../domain/plan.ts";
 import { renderSecret } from "../domain/render.ts";
+import { PERMITTED_ROLES_ANNOTATION, isRolePermitted, permittedPatterns } from "../domain/policy.ts";
+import {
+  InvalidSessionError,
+  fallbackDuration,
+  isDurationRejection,
+  requestedDuration,
+  roleArnOf,
+  sessionPolicy,
+  sessionTags,
+} from "../domain/session.ts";
+import type { SessionTagOptions } from "../domain/session.ts";
+import type { AssumeRoleRequest } from "../aws/aws.ts";
 import { validity } from "../domain/schedule.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
 import type { EventSink, EventTarget } from "../kube/events.ts";
@@ -67,6 +78,10 @@ export interface ReconcilerOptions {
   permanentErrorRetryMs: number;
   now?: () => Date;
   observer?: ReconcileObserver;
+  /** Session tags naming the resource (--session-tags, --cluster-name). */
+  sessionTags?: SessionTagOptions;
+  /** Namespace limits (--namespace-permissions): the namespace cache to read the annotation from. */
+  namespaceCache?: Cache<V1Namespace>;
 }
 
 /** A failure the queue retries; `retryAfterMs` overrides its backoff. */
@@ -94,6 +109,10 @@ export class Reconciler {
   private readonly lastStatus = new Map<string, string>();
   /** The Ready reason last reported per resource, so Warning events are emitted on transitions only. */
   private readonly lastReason = new Map<string, string>();
+  /** Resources already told about the one-hour role-chaining clamp (one DurationClamped event each). */
+  private readonly clampReported = new Set<string>();
+  /** Per resource: the largest duration STS accepted after rejecting a longer one. */
+  private readonly durationCap = new Map<string, number>();
 
   constructor(options: ReconcilerOptions) {
     this.o = options;
@@ -105,6 +124,8 @@ export class Reconciler {
     this.written.delete(key);
     this.lastStatus.delete(key);
     this.lastReason.delete(key);
+    this.clampReported.delete(key);
+    this.durationCap.delete(key);
   }
 
   async reconcile(key: string): Promise<QueueResult> {
@@ -131,19 +152,69 @@ export class Reconciler {
       }
     }
 
-    let roleArn: string;
+    let identity: CallerIdentity;
     try {
-      roleArn = roleArnFor(await this.identity(), spec.roleName);
+      identity = await this.identity();
     } catch (err) {
       return this.awsFailed(resource, target, log, err);
     }
-    const durationSeconds = spec.durationSeconds ?? 900;
+    let request: AssumeRoleRequest;
+    let clamped: boolean;
+    try {
+      const duration = requestedDuration(spec, identity);
+      clamped = duration.clamped;
+      request = {
+        roleArn: roleArnOf(spec, identity),
+        sessionName: roleSessionName(namespace, name),
+        durationSeconds: duration.durationSeconds,
+        ...(spec.externalId ? { externalId: spec.externalId } : {}),
+        ...(spec.sessionPolicy ? { policy: sessionPolicy(spec) } : {}),
+        ...(spec.policyArns?.length ? { policyArns: spec.policyArns } : {}),
+        tags: sessionTags(spec, { namespace, name }, this.o.sessionTags ?? { enabled: false }),
+        ...(spec.transitiveTagKeys?.length ? { transitiveTagKeys: spec.transitiveTagKeys } : {}),
+        ...(spec.region ? { region: spec.region } : {}),
+      };
+    } catch (err) {
+      if (!(err instanceof InvalidSessionError)) throw err;
+      await this.fail(resource, target, log, Reason.InvalidSpec, err.message);
+      return; // waits for a spec change
+    }
+    const roleArn = request.roleArn;
+    if (clamped && !this.clampReported.has(key)) {
+      this.clampReported.add(key);
+      this.o.events.emit(
+        target,
+        "Warning",
+        Reason.DurationClamped,
+        `The operator's own identity is an assumed role, so STS caps chained sessions at one hour: ` +
+          `asking for ${request.durationSeconds} s instead of ${spec.durationSeconds} s`,
+      );
+    }
+
+    if (this.o.namespaceCache && !this.permitted(namespace, roleArn, identity)) {
+      await this.deleteOwnedSecrets(resource, log, undefined);
+      await this.fail(
+        resource,
+        target,
+        log,
+        Reason.RoleNotPermitted,
+        `Namespace ${namespace} may not assume ${roleArn}: its annotation ${PERMITTED_ROLES_ANNOTATION} ` +
+          `does not permit it. No credentials are issued and any Secret of this resource was deleted.`,
+        { roleArn },
+      );
+      return; // a change of the namespace's annotation requeues the resource
+    }
+
+    // Everything in the spec that shapes the Secret or the session; a change issues new credentials at once.
+    const { sessionName: _sessionName, ...sessionShape } = request;
     const specHash = fingerprint({
-      roleArn,
+      ...sessionShape,
       secretType: spec.secretType,
       ecrRepositoryUrl: spec.ecrRepositoryUrl ?? null,
-      durationSeconds,
+      secretTemplate: spec.secretTemplate ?? null,
+      profile: spec.profile ?? null,
     });
+    const durationSeconds = Math.min(request.durationSeconds, this.durationCap.get(key) ?? Infinity);
 
     const secret = await this.currentSecret(key, namespace, spec.secretName);
     const decision = plan({
@@ -163,7 +234,7 @@ export class Reconciler {
         await this.fail(resource, target, log, Reason.SecretConflict, decision.message, { roleArn });
         return { requeueAfterMs: this.o.conflictRetryMs };
       case "keep": {
-        await this.deleteStaleSecrets(resource, log);
+        await this.deleteOwnedSecrets(resource, log, resource.spec.secretName);
         await this.writeStatus(
           resource,
           log,
@@ -174,7 +245,8 @@ export class Reconciler {
             expirationTime: decision.expirationTime,
             lastRefreshTime: decision.lastRefreshTime,
             nextRefreshTime: decision.refreshAt,
-            effectiveDurationSeconds: durationSeconds,
+            effectiveDurationSeconds:
+              Number(secret?.metadata?.annotations?.[SecretAnnotation.durationSeconds]) || durationSeconds,
           },
         );
         this.o.observer?.onExpiration?.(namespace, name, decision.expirationTime);
@@ -183,8 +255,7 @@ export class Reconciler {
       case "issue":
         log.debug({ cause: decision.cause }, "issuing credentials");
         return this.issue(key, resource, target, log, {
-          roleArn,
-          durationSeconds,
+          request: { ...request, durationSeconds },
           specHash,
           registry,
           secret,
@@ -200,8 +271,7 @@ export class Reconciler {
     target: EventTarget,
     log: Logger,
     p: {
-      roleArn: string;
-      durationSeconds: number;
+      request: AssumeRoleRequest;
       specHash: string;
       registry: EcrRegistry | undefined;
       secret: V1Secret | undefined;
@@ -211,18 +281,38 @@ export class Reconciler {
   ): Promise<QueueResult> {
     const { namespace, name } = target;
     const { spec } = resource;
+    const roleArn = p.request.roleArn;
     let credentials: AwsCredentials;
     let token: EcrToken | undefined;
+    let durationSeconds = p.request.durationSeconds;
     try {
-      credentials = await this.o.aws.assumeRole({
-        roleArn: p.roleArn,
-        sessionName: roleSessionName(namespace, name),
-        durationSeconds: p.durationSeconds,
-      });
+      for (;;) {
+        try {
+          credentials = await this.o.aws.assumeRole({ ...p.request, durationSeconds });
+          break;
+        } catch (err) {
+          const next =
+            err instanceof AwsFailure && isDurationRejection(err.code, err.message)
+              ? fallbackDuration(durationSeconds)
+              : undefined;
+          if (next === undefined) throw err;
+          // The role's MaxSessionDuration is below the request: say so, then try the next shorter duration.
+          await this.fail(
+            resource,
+            target,
+            log,
+            Reason.DurationRejected,
+            `${err instanceof Error ? err.message : String(err)}. Retrying with ${next} s.`,
+            { roleArn },
+          );
+          durationSeconds = next;
+          this.durationCap.set(key, next);
+        }
+      }
       if (p.registry) token = await this.o.aws.ecrToken(credentials, p.registry.region);
     } catch (err) {
       this.o.observer?.onRefresh?.(spec.secretType, "failure");
-      return this.awsFailed(resource, target, log, err, { roleArn: p.roleArn });
+      return this.awsFailed(resource, target, log, err, { roleArn });
     }
     const issuedAt = this.now();
     const expirationTime = validity(credentials.expiration, token?.expiresAt);
@@ -230,14 +320,21 @@ export class Reconciler {
       secretType: spec.secretType,
       credentials,
       ...(token ? { ecr: { registryUrl: spec.ecrRepositoryUrl!, token } } : {}),
+      file: {
+        ...(spec.profile ? { profile: spec.profile } : {}),
+        ...(spec.region ? { region: spec.region } : {}),
+      },
     });
     const data = Object.fromEntries(
       Object.entries(rendered.stringData).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("base64")]),
     );
     const forceRefresh = resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION];
+    const template = spec.secretTemplate?.metadata;
     const annotations: Record<string, string> = {
       ...(p.secret?.metadata?.annotations ?? {}),
-      [SecretAnnotation.roleArn]: p.roleArn,
+      ...(template?.annotations ?? {}),
+      [SecretAnnotation.roleArn]: roleArn,
+      [SecretAnnotation.durationSeconds]: String(durationSeconds),
       [SecretAnnotation.expirationTime]: expirationTime.toISOString(),
       [SecretAnnotation.lastRefreshTime]: issuedAt.toISOString(),
       [SecretAnnotation.specHash]: p.specHash,
@@ -252,7 +349,11 @@ export class Reconciler {
       metadata: {
         name: spec.secretName,
         namespace,
-        labels: { ...(p.secret?.metadata?.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+        labels: {
+          ...(p.secret?.metadata?.labels ?? {}),
+          ...(template?.labels ?? {}),
+          [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
+        },
         annotations,
         ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name, uid: target.uid, controller: true }],
       },
@@ -284,7 +385,7 @@ export class Reconciler {
         throw new RetryableError(`Secret ${spec.secretName} changed while being written`, 0);
       }
       const message = `could not write Secret ${spec.secretName}: ${apiErrorMessage(err)}`;
-      await this.fail(resource, target, log, Reason.KubernetesError, message, { roleArn: p.roleArn });
+      await this.fail(resource, target, log, Reason.KubernetesError, message, { roleArn });
       throw new RetryableError(message);
     }
 
@@ -303,17 +404,23 @@ export class Reconciler {
       target,
       "Normal",
       created ? "Created" : "Refreshed",
-      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${p.roleArn} (${describeCause(p.cause)}); ` +
+      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)}); ` +
         `credentials expire at ${expirationTime.toISOString()}`,
     );
-    await this.deleteStaleSecrets(resource, log);
-    await this.writeStatus(resource, log, Reason.CredentialsReady, readyMessage(expirationTime), {
-      roleArn: p.roleArn,
-      expirationTime,
-      lastRefreshTime: issuedAt,
-      nextRefreshTime: refreshAt,
-      effectiveDurationSeconds: p.durationSeconds,
-    });
+    await this.deleteOwnedSecrets(resource, log, resource.spec.secretName);
+    await this.writeStatus(
+      resource,
+      log,
+      Reason.CredentialsReady,
+      readyMessage(expirationTime, durationSeconds, spec.durationSeconds),
+      {
+        roleArn,
+        expirationTime,
+        lastRefreshTime: issuedAt,
+        nextRefreshTime: refreshAt,
+        effectiveDurationSeconds: durationSeconds,
+      },
+    );
     return { requeueAfterMs: Math.max(0, refreshAt.getTime() - this.now().getTime()) };
   }
 
@@ -336,17 +443,31 @@ export class Reconciler {
     return this.o.secretWriter.get(namespace, secretName);
   }
 
-  /** Deletes Secrets this resource owns under a name it no longer uses (after a secretName change). */
-  private async deleteStaleSecrets(resource: AWSAssumeRole, log: Logger): Promise<void> {
+  /** Deletes the Secrets this resource owns, except the one named `keep` (after a secretName change: the old). */
+  private async deleteOwnedSecrets(
+    resource: AWSAssumeRole,
+    log: Logger,
+    keep: string | undefined,
+  ): Promise<void> {
     const { namespace, uid } = resource.metadata;
     for (const secret of this.o.secrets.list(namespace)) {
       const meta = secret.metadata!;
-      if (meta.name === resource.spec.secretName) continue;
-      if (ownership(observe(secret), uid!) !== "ours") continue;
+      if (meta.name === keep) continue;
       if (!meta.ownerReferences?.some((r) => r.controller && r.uid === uid)) continue;
       await this.o.secretWriter.delete(namespace!, meta.name!, meta.uid!, meta.resourceVersion);
-      log.info({ secretName: meta.name }, "deleted Secret no longer named by the spec");
+      log.info(
+        { secretName: meta.name },
+        keep ? "deleted Secret no longer named by the spec" : "deleted Secret",
+      );
     }
+  }
+
+  /** Namespace limits: may this namespace assume this role? */
+  private permitted(namespace: string, roleArn: string, identity: CallerIdentity): boolean {
+    const annotation = this.o.namespaceCache?.get("", namespace)?.metadata?.annotations?.[
+      PERMITTED_ROLES_ANNOTATION
+    ];
+    return isRolePermitted(roleArn, permittedPatterns(annotation, identity));
   }
 
   private async identity(): Promise<CallerIdentity> {
@@ -459,8 +580,16 @@ function iso(date: Date | undefined): string | undefined {
   return date?.toISOString();
 }
 
-function readyMessage(expiration: Date): string {
-  return `Credentials are in the Secret and valid until ${expiration.toISOString()}`;
+function readyMessage(expiration: Date, effectiveSeconds?: number, requestedSeconds?: number): string {
+  const base = `Credentials are in the Secret and valid until ${expiration.toISOString()}`;
+  if (
+    effectiveSeconds !== undefined &&
+    requestedSeconds !== undefined &&
+    effectiveSeconds < requestedSeconds
+  ) {
+    return `${base} (sessions last ${effectiveSeconds} s: AWS does not allow the requested ${requestedSeconds} s)`;
+  }
+  return base;
 }
 
 function describeCause(cause: IssueCause): string {

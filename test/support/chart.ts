@@ -16,6 +16,7 @@ export const CHART = join(ROOT, "charts", "aws-assume-role");
 
 /** Private helm home, so tests neither read nor write the user's helm configuration and caches. */
 const HELM_HOME = mkdtempSync(join(tmpdir(), "aar-helm-"));
+process.on("exit", () => rmSync(HELM_HOME, { recursive: true, force: true }));
 
 /** Runs the world's helm against the world's cluster; rejects with helm's stderr in the message on failure. */
 export async function helm(args: string[]): Promise<string> {

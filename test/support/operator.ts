@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import { join } from "node:path";
 import { ROOT, awsEnv, eventually, kubectl, world } from "./world.ts";
 import type { TestContext } from "./world.ts";
@@ -40,16 +41,22 @@ export interface RunningOperator {
   healthUrl?: string;
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/** `count` distinct TCP ports that were free a moment ago on 127.0.0.1 (held open together, so distinct). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 let crdInstalled: Promise<void> | undefined;
@@ -99,7 +106,7 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
   ];
   let urls: { metricsUrl?: string; healthUrl?: string } = {};
   if (options.endpoints) {
-    const [metricsPort, healthPort] = [await freePort(), await freePort()];
+    const [metricsPort, healthPort] = await freePorts(2);
     args.push("--metrics-bind-address", `127.0.0.1:${metricsPort}`);
     args.push("--health-probe-bind-address", `127.0.0.1:${healthPort}`);
     urls = { metricsUrl: `http://127.0.0.1:${metricsPort}`, healthUrl: `http://127.0.0.1:${healthPort}` };
