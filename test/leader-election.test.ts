@@ -23,6 +23,12 @@ function mapSpec(secretName: string): Record<string, unknown> {
   return { roleName: "my-role", secretName, secretType: "Map" };
 }
 
+/** A Lease timestamp (MicroTime, a Date once deserialised) in epoch ms. */
+function epochMs(time: Date | string | undefined): number {
+  assert.ok(time, "the Lease has the timestamp");
+  return new Date(time).getTime();
+}
+
 /** Log lines of one operator with the given message. */
 function logged(op: RunningOperator, msg: string): Record<string, unknown>[] {
   return op.logs().filter((l) => l.msg === msg);
@@ -120,6 +126,9 @@ test("when the leader is killed, the standby takes the Lease after it expires an
     500,
   );
   assert.equal(after.leaseTransitions, (before.leaseTransitions ?? 0) + 1, "one leadership transition");
+  // Safety, from the Lease's own timestamps: b did not take a lease that a could still have been renewing.
+  const heldFor = epochMs(after.acquireTime) - epochMs(before.renewTime);
+  assert.ok(heldFor >= 15_000, `b took over ${heldFor} ms after a's last renewal we saw, before the lease expired`);
   assert.equal(logged(b, "became leader").length, 1);
 
   const issuedByB = await eventually(
@@ -201,7 +210,9 @@ test("a SIGTERMed leader waits for in-flight reconciles to finish, then exits 0"
 test("a SIGTERMed leader whose reconciles hang on AWS still exits within the shutdown limit", async (t) => {
   const ns = await freshNamespace(t);
   const { a, proxies } = await twoReplicas(t, ns);
-  proxies.a.setFaults([{ action: "AssumeRole", kind: "latency", latencyMs: 120_000 }]);
+  // Longer than the operator's 9 s shutdown limit, short enough not to keep the proxy's timer (and this test
+  // process) alive for long afterwards.
+  proxies.a.setFaults([{ action: "AssumeRole", kind: "latency", latencyMs: 20_000 }]);
   await createResource(ns, "stuck", mapSpec("stuck-aws"));
   await eventually("the reconcile to be waiting on AssumeRole", () =>
     logged(a, "issuing credentials").length === 1 ? true : undefined,

@@ -95,7 +95,7 @@ class RetryableError extends Error {
 
 interface Written {
   secret: V1Secret;
-  /** resourceVersion of the object the write replaced; undefined when it created the Secret. */
+  /** resourceVersion of the object the write replaced (or deleted and recreated); undefined when it created one. */
   replacedVersion: string | undefined;
 }
 
@@ -375,7 +375,7 @@ export class Reconciler {
       }
       this.written.set(key, {
         secret: written,
-        replacedVersion: p.replace ? undefined : p.secret?.metadata?.resourceVersion,
+        replacedVersion: p.secret?.metadata?.resourceVersion,
       });
     } catch (err) {
       this.o.observer?.onRefresh?.(spec.secretType, "failure");
