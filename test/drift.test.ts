@@ -56,8 +56,8 @@ function shapeProblem(secret: V1Secret, ownerUid: string): string | undefined {
 }
 
 /**
- * Waits until the Secret is back in shape with credentials issued after `sinceSeq`, then checks that the data is
- * exactly what STS handed out and that the resource is Ready.
+ * Waits until the Secret is back in shape and holds exactly the credentials STS handed out after `sinceSeq`
+ * (not the tampered data, not the credentials from before), then until the resource is Ready.
  */
 async function waitForRepair(s: Setup, sinceSeq: number, what: string): Promise<V1Secret> {
   const w = await world();
@@ -77,21 +77,26 @@ async function waitForRepair(s: Setup, sinceSeq: number, what: string): Promise<
         last = problem;
         return undefined;
       }
-      if (s.proxy.records({ action: "AssumeRole", sinceSeq }).length === 0) {
+      const issued = s.proxy.records({ action: "AssumeRole", sinceSeq }).at(-1)?.issued;
+      if (!issued) {
         last = "no new AssumeRole yet";
         return undefined;
       }
+      const data = decoded(secret);
+      if (data.awsAccessKeyId !== issued.accessKeyId) {
+        last = `awsAccessKeyId is ${data.awsAccessKeyId}, not the newly issued ${issued.accessKeyId}`;
+        return undefined;
+      }
+      assert.deepEqual(data, {
+        awsAccessKeyId: issued.accessKeyId,
+        awsSecretAccessKey: issued.secretAccessKey,
+        awsSessionToken: issued.sessionToken,
+      });
       return secret;
     },
     REPAIR_TIMEOUT_MS,
   ).catch((err: Error) => {
     throw new Error(`${err.message}; last state: ${last}`);
-  });
-  const issued = s.proxy.records({ action: "AssumeRole", sinceSeq }).at(-1)!.issued!;
-  assert.deepEqual(decoded(repaired), {
-    awsAccessKeyId: issued.accessKeyId,
-    awsSecretAccessKey: issued.secretAccessKey,
-    awsSessionToken: issued.sessionToken,
   });
   await waitForReady(s.ns, "app", "True");
   return repaired;

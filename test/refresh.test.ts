@@ -190,6 +190,9 @@ test("a restart with fresh Secrets makes no AssumeRole call and rewrites nothing
     [],
   );
   assert.match(second.output(), /"secret created"/, "the new operator logged the restore");
+  // A patch that changes nothing leaves resourceVersion alone, so the debug log is what shows a needless write.
+  const writes = second.logs().filter((l) => l.msg === "status updated" && l.name === "a-kept");
+  assert.deepEqual(writes, [], "the new operator wrote a-kept's unchanged status");
 });
 
 test("a new force-refresh value issues fresh credentials at once; the same value again issues nothing", async (t) => {
@@ -283,5 +286,32 @@ test("the refresh schedule is stable across a restart: nextRefreshTime is recomp
   assert.equal(after.nextRefreshTime, before.nextRefreshTime);
   assert.equal(after.lastRefreshTime, before.lastRefreshTime);
   assert.equal(after.expirationTime, before.expirationTime);
+  assert.equal(proxy.records({ action: "AssumeRole" }).length, 1, "no new credentials were issued");
+});
+
+test("a schedule removed from status while the operator runs is written back", async (t) => {
+  const ns = await freshNamespace(t);
+  const proxy = await privateProxy(t);
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await createResource(ns, "app", mapSpec("app-aws"));
+  const before = (await waitForReady(ns, "app")).status!;
+
+  await kubectl([
+    "patch",
+    "awsassumeroles.pincette.net",
+    "app",
+    "-n",
+    ns,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { nextRefreshTime: null } }),
+  ]);
+  const after = await eventually(
+    "nextRefreshTime back in status",
+    async () => (await getResource(ns, "app")).status?.nextRefreshTime,
+    10_000,
+  );
+  assert.equal(after, before.nextRefreshTime);
   assert.equal(proxy.records({ action: "AssumeRole" }).length, 1, "no new credentials were issued");
 });

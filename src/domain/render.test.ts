@@ -37,6 +37,48 @@ describe("renderSecret", () => {
     });
   });
 
+  test("File names the profile when one is given", () => {
+    assert.equal(
+      renderSecret({ secretType: "File", credentials, file: { profile: "dev" } }).stringData.credentials,
+      "[dev]\naws_access_key_id=ASIAEXAMPLE\naws_secret_access_key=secret/with+chars=\n" +
+        "aws_session_token=token//abc==\n",
+    );
+  });
+
+  test("File adds a region line to the profile when a region is given", () => {
+    assert.equal(
+      renderSecret({ secretType: "File", credentials, file: { profile: "dev", region: "eu-west-1" } })
+        .stringData.credentials,
+      "[dev]\naws_access_key_id=ASIAEXAMPLE\naws_secret_access_key=secret/with+chars=\n" +
+        "aws_session_token=token//abc==\nregion=eu-west-1\n",
+    );
+    assert.match(
+      renderSecret({ secretType: "File", credentials, file: { region: "eu-west-1" } }).stringData
+        .credentials!,
+      /^\[default\]\n(.*\n){3}region=eu-west-1\n$/,
+    );
+  });
+
+  test("File with an empty file option is the plain [default] profile without a region", () => {
+    assert.deepEqual(
+      renderSecret({ secretType: "File", credentials, file: {} }),
+      renderSecret({ secretType: "File", credentials }),
+    );
+  });
+
+  test("Map and EcrDockerConfigJson ignore the File options", () => {
+    const file = { profile: "dev", region: "eu-west-1" };
+    assert.deepEqual(
+      renderSecret({ secretType: "Map", credentials, file }),
+      renderSecret({ secretType: "Map", credentials }),
+    );
+    const ecr = { registryUrl, token: ecrToken };
+    assert.deepEqual(
+      renderSecret({ secretType: "EcrDockerConfigJson", credentials, ecr, file }),
+      renderSecret({ secretType: "EcrDockerConfigJson", credentials, ecr }),
+    );
+  });
+
   test("File refuses values with line breaks rather than write a corrupt file", () => {
     assert.throws(() =>
       renderSecret({ secretType: "File", credentials: { ...credentials, sessionToken: "a\nb" } }),

@@ -7,6 +7,8 @@ import { roleArnFor } from "./naming.ts";
 /** STS caps a session assumed by an assumed-role identity ("role chaining") at one hour. */
 export const CHAINED_MAX_DURATION_SECONDS = 3600;
 export const MIN_DURATION_SECONDS = 900;
+/** STS accepts at most 50 session tags per AssumeRole. */
+export const MAX_SESSION_TAGS = 50;
 
 /**
  * The operator's own session tag keys. They differ from the transitive tags EKS Pod Identity attaches
@@ -66,7 +68,9 @@ export function isDurationRejection(code: string, message: string): boolean {
 
 /**
  * The session tags of one AssumeRole: the user's, plus (when enabled) the operator's tags naming the resource.
- * A user key that collides with an operator key (STS compares keys case-insensitively) is an error, not overwritten.
+ * The operator's keys are reserved even when it does not add them (STS compares keys case-insensitively): a trust
+ * policy that trusts aws-assume-role-namespace must never see one a tenant wrote, e.g. after --session-tags was
+ * switched off by mistake. A colliding user key is an error, not overwritten.
  */
 export function sessionTags(
   spec: Pick<AWSAssumeRoleSpec, "sessionTags">,
@@ -74,21 +78,39 @@ export function sessionTags(
   options: SessionTagOptions,
 ): Record<string, string> {
   const tags: Record<string, string> = { ...(spec.sessionTags ?? {}) };
+  const seen = new Map<string, string>();
+  for (const key of Object.keys(tags)) {
+    const other = seen.get(key.toLowerCase());
+    if (other !== undefined) {
+      throw new InvalidSessionError(
+        `sessionTags ${other} and ${key} differ only in case; STS compares tag keys case-insensitively`,
+      );
+    }
+    seen.set(key.toLowerCase(), key);
+  }
+  const reserved = new Set<string>(Object.values(OperatorTagKey));
+  const clashes = Object.keys(tags).filter((k) => reserved.has(k.toLowerCase()));
+  if (clashes.length > 0) {
+    throw new InvalidSessionError(
+      `sessionTags ${clashes.join(", ")} collide with the operator's own session tags ` +
+        `(${Object.values(OperatorTagKey).join(", ")}), which are reserved; choose other keys`,
+    );
+  }
   if (!options.enabled) return tags;
   const ours: Record<string, string> = {
     [OperatorTagKey.namespace]: resource.namespace,
     [OperatorTagKey.name]: resource.name,
   };
   if (options.clusterName) ours[OperatorTagKey.cluster] = options.clusterName;
-  const ourKeys = new Set(Object.keys(ours).map((k) => k.toLowerCase()));
-  const clashes = Object.keys(tags).filter((k) => ourKeys.has(k.toLowerCase()));
-  if (clashes.length > 0) {
+  const all = { ...tags, ...ours };
+  const count = Object.keys(all).length;
+  if (count > MAX_SESSION_TAGS) {
     throw new InvalidSessionError(
-      `sessionTags ${clashes.join(", ")} collide with the operator's own session tags ` +
-        `(${Object.keys(ours).join(", ")}); choose other keys`,
+      `sessionTags has ${Object.keys(tags).length} tags; with the operator's own ${Object.keys(ours).length} ` +
+        `that makes ${count}, above STS's limit of ${MAX_SESSION_TAGS}; remove some`,
     );
   }
-  return { ...tags, ...ours };
+  return all;
 }
 
 /** The session policy, checked to be a JSON object (the CRD can only check its first character). */

@@ -6,7 +6,12 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
+import {
+  FORCE_REFRESH_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SecretAnnotation,
+} from "../domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
 import { Informer } from "../kube/informer.ts";
 import type { MetaObject } from "../kube/informer.ts";
@@ -79,6 +84,8 @@ export class Controller {
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
   private readonly keysByUid = new Map<string, string>();
+  /** uid/generation/force-refresh per resource, to tell status-only updates apart. */
+  private readonly signatures = new Map<string, string>();
   private working = false;
   private cachesStarted: Promise<void> | undefined;
 
@@ -223,11 +230,19 @@ export class Controller {
   private resourceChanged(r: AWSAssumeRole): void {
     const key = keyOf(r);
     if (r.metadata.uid) this.keysByUid.set(r.metadata.uid, key);
+    // A status-only update of a failing resource is our own failure report: reconciling at once would bypass the
+    // queue's backoff and call AWS again. Anything else (spec, force-refresh, a status edited by someone) counts.
+    const signature = `${r.metadata.uid}/${r.metadata.generation}/${r.metadata.annotations?.[FORCE_REFRESH_ANNOTATION] ?? ""}`;
+    const statusOnly = this.signatures.get(key) === signature;
+    this.signatures.set(key, signature);
+    const failing = r.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False") === true;
+    if (statusOnly && failing) return;
     if (this.working) this.queue.add(key);
   }
 
   private resourceDeleted(r: AWSAssumeRole): void {
     const key = keyOf(r);
+    this.signatures.delete(key);
     if (r.metadata.uid) this.keysByUid.delete(r.metadata.uid);
     this.queue.forget(key);
     this.reconciler.forget(key);
@@ -240,7 +255,9 @@ export class Controller {
     const known = this.permittedRoles.has(name);
     if (known && this.permittedRoles.get(name) === annotation) return;
     this.permittedRoles.set(name, annotation);
-    if (!known || !this.working) return;
+    // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled
+    // before the namespace was in the cache, and so found not permitted. Look at them again.
+    if (!this.working) return;
     for (const r of this.resources.list(name)) this.queue.add(keyOf(r));
   }
 

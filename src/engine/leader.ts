@@ -35,8 +35,12 @@ export class LeaderElector {
   private observedAtMs = 0;
   private lastRenewMs = 0;
   private leading = false;
+  /** Some write of ours named us the holder (also one that lands while stopping); release() must undo it. */
+  private wroteHolder = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The current acquire/renew round, which release() waits for so the two never race on the Lease. */
+  private ticking: Promise<void> = Promise.resolve();
 
   constructor(options: LeaderElectionOptions) {
     this.o = options;
@@ -53,15 +57,18 @@ export class LeaderElector {
 
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.ticking = this.tick();
   }
 
   /** Stops competing; a leader hands the Lease back so a standby can take it at once. */
   async release(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (!this.leading) return;
+    // A renewal in flight would otherwise make our release conflict, or re-take the Lease right after it.
+    await this.ticking;
     this.leading = false;
+    if (!this.wroteHolder) return;
+    this.wroteHolder = false;
     try {
       const lease = await this.api.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
       if (lease.spec?.holderIdentity !== this.o.identity) return;
@@ -82,7 +89,9 @@ export class LeaderElector {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.retryPeriodMs);
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick();
+    }, this.retryPeriodMs);
   }
 
   private async tick(): Promise<void> {
@@ -92,6 +101,7 @@ export class LeaderElector {
     } catch (err) {
       this.o.logger.debug({ err: (err as Error).message }, "lease update failed");
     }
+    if (ok) this.wroteHolder = true;
     if (this.stopped) return;
     if (ok) {
       this.lastRenewMs = this.now();

@@ -105,8 +105,11 @@ export class Reconciler {
   private identityPromise: Promise<CallerIdentity> | undefined;
   /** Our latest Secret write per resource, until the cache has caught up with it. */
   private readonly written = new Map<string, Written>();
-  /** The last status written per resource, so a stale cache does not cause the same write twice. */
-  private readonly lastStatus = new Map<string, string>();
+  /**
+   * The last status written per resource and the resourceVersion it was written over, so a stale cache does not
+   * cause the same write twice; once the cache has moved past that version, the cached status is the truth.
+   */
+  private readonly lastStatus = new Map<string, { wanted: string; over: string | undefined }>();
   /** The Ready reason last reported per resource, so Warning events are emitted on transitions only. */
   private readonly lastReason = new Map<string, string>();
   /** Resources already told about the one-hour role-chaining clamp (one DurationClamped event each). */
@@ -152,69 +155,59 @@ export class Reconciler {
       }
     }
 
-    let identity: CallerIdentity;
+    // Checks that need no AWS call: a spec that cannot work waits for a fix.
+    let tags: Record<string, string>;
     try {
-      identity = await this.identity();
-    } catch (err) {
-      return this.awsFailed(resource, target, log, err);
-    }
-    let request: AssumeRoleRequest;
-    let clamped: boolean;
-    try {
-      const duration = requestedDuration(spec, identity);
-      clamped = duration.clamped;
-      request = {
-        roleArn: roleArnOf(spec, identity),
-        sessionName: roleSessionName(namespace, name),
-        durationSeconds: duration.durationSeconds,
-        ...(spec.externalId ? { externalId: spec.externalId } : {}),
-        ...(spec.sessionPolicy ? { policy: sessionPolicy(spec) } : {}),
-        ...(spec.policyArns?.length ? { policyArns: spec.policyArns } : {}),
-        tags: sessionTags(spec, { namespace, name }, this.o.sessionTags ?? { enabled: false }),
-        ...(spec.transitiveTagKeys?.length ? { transitiveTagKeys: spec.transitiveTagKeys } : {}),
-        ...(spec.region ? { region: spec.region } : {}),
-      };
+      sessionPolicy(spec);
+      tags = sessionTags(spec, { namespace, name }, this.o.sessionTags ?? { enabled: false });
     } catch (err) {
       if (!(err instanceof InvalidSessionError)) throw err;
       await this.fail(resource, target, log, Reason.InvalidSpec, err.message);
       return; // waits for a spec change
     }
-    const roleArn = request.roleArn;
-    if (clamped && !this.clampReported.has(key)) {
-      this.clampReported.add(key);
-      this.o.events.emit(
-        target,
-        "Warning",
-        Reason.DurationClamped,
-        `The operator's own identity is an assumed role, so STS caps chained sessions at one hour: ` +
-          `asking for ${request.durationSeconds} s instead of ${spec.durationSeconds} s`,
-      );
-    }
-
-    if (this.o.namespaceCache && !this.permitted(namespace, roleArn, identity)) {
-      await this.deleteOwnedSecrets(resource, log, undefined);
-      await this.fail(
-        resource,
-        target,
-        log,
-        Reason.RoleNotPermitted,
-        `Namespace ${namespace} may not assume ${roleArn}: its annotation ${PERMITTED_ROLES_ANNOTATION} ` +
-          `does not permit it. No credentials are issued and any Secret of this resource was deleted.`,
-        { roleArn },
-      );
-      return; // a change of the namespace's annotation requeues the resource
-    }
-
-    // Everything in the spec that shapes the Secret or the session; a change issues new credentials at once.
-    const { sessionName: _sessionName, ...sessionShape } = request;
+    // Everything that shapes the Secret or the session; a change issues new credentials at once. Built from the
+    // spec as written, so keeping a valid Secret needs no AWS call (not even GetCallerIdentity).
     const specHash = fingerprint({
-      ...sessionShape,
+      roleName: spec.roleName ?? null,
+      roleArn: spec.roleArn ?? null,
+      externalId: spec.externalId ?? null,
+      sessionPolicy: spec.sessionPolicy ?? null,
+      policyArns: spec.policyArns ?? null,
+      tags,
+      transitiveTagKeys: spec.transitiveTagKeys ?? null,
+      region: spec.region ?? null,
+      durationSeconds: spec.durationSeconds ?? 900,
       secretType: spec.secretType,
       ecrRepositoryUrl: spec.ecrRepositoryUrl ?? null,
       secretTemplate: spec.secretTemplate ?? null,
       profile: spec.profile ?? null,
     });
-    const durationSeconds = Math.min(request.durationSeconds, this.durationCap.get(key) ?? Infinity);
+
+    if (this.o.namespaceCache) {
+      let identity: CallerIdentity;
+      try {
+        identity = await this.identity();
+      } catch (err) {
+        return this.awsFailed(resource, target, log, err);
+      }
+      const roleArn = roleArnOf(spec, identity);
+      if (!this.permitted(namespace, roleArn, identity)) {
+        // Our latest write is being deleted: it must not stand in for the Secret once the role is permitted again.
+        this.written.delete(key);
+        await this.deleteOwnedSecrets(resource, log, undefined);
+        this.o.observer?.onExpiration?.(namespace, name, undefined);
+        await this.fail(
+          resource,
+          target,
+          log,
+          Reason.RoleNotPermitted,
+          `Namespace ${namespace} may not assume ${roleArn}: its annotation ${PERMITTED_ROLES_ANNOTATION} ` +
+            `does not permit it. No credentials are issued and any Secret of this resource was deleted.`,
+          { roleArn },
+        );
+        return; // a change of the namespace's annotation requeues the resource
+      }
+    }
 
     const secret = await this.currentSecret(key, namespace, spec.secretName);
     const decision = plan({
@@ -231,37 +224,70 @@ export class Reconciler {
 
     switch (decision.action) {
       case "conflict":
-        await this.fail(resource, target, log, Reason.SecretConflict, decision.message, { roleArn });
+        await this.fail(resource, target, log, Reason.SecretConflict, decision.message);
         return { requeueAfterMs: this.o.conflictRetryMs };
       case "keep": {
         await this.deleteOwnedSecrets(resource, log, resource.spec.secretName);
+        const annotations = secret?.metadata?.annotations ?? {};
+        const roleArn = annotations[SecretAnnotation.roleArn];
+        const effectiveDurationSeconds =
+          Number(annotations[SecretAnnotation.durationSeconds]) || (spec.durationSeconds ?? 900);
+        // The same message as right after issuing, so a shortened duration stays explained (and status stays put).
         await this.writeStatus(
           resource,
           log,
           Reason.CredentialsReady,
-          readyMessage(decision.expirationTime),
+          readyMessage(decision.expirationTime, effectiveDurationSeconds, spec.durationSeconds),
           {
-            roleArn,
+            ...(roleArn ? { roleArn } : {}),
             expirationTime: decision.expirationTime,
             lastRefreshTime: decision.lastRefreshTime,
             nextRefreshTime: decision.refreshAt,
-            effectiveDurationSeconds:
-              Number(secret?.metadata?.annotations?.[SecretAnnotation.durationSeconds]) || durationSeconds,
+            effectiveDurationSeconds,
           },
         );
         this.o.observer?.onExpiration?.(namespace, name, decision.expirationTime);
         return { requeueAfterMs: Math.max(0, decision.refreshAt.getTime() - this.now().getTime()) };
       }
-      case "issue":
+      case "issue": {
         log.debug({ cause: decision.cause }, "issuing credentials");
+        let identity: CallerIdentity;
+        try {
+          identity = await this.identity();
+        } catch (err) {
+          return this.awsFailed(resource, target, log, err);
+        }
+        const duration = requestedDuration(spec, identity);
+        if (duration.clamped && !this.clampReported.has(key)) {
+          this.clampReported.add(key);
+          this.o.events.emit(
+            target,
+            "Warning",
+            Reason.DurationClamped,
+            `The operator's own identity is an assumed role, so STS caps chained sessions at one hour: ` +
+              `asking for ${duration.durationSeconds} s instead of ${spec.durationSeconds} s`,
+          );
+        }
+        const request: AssumeRoleRequest = {
+          roleArn: roleArnOf(spec, identity),
+          sessionName: roleSessionName(namespace, name),
+          durationSeconds: Math.min(duration.durationSeconds, this.durationCap.get(key) ?? Infinity),
+          ...(spec.externalId ? { externalId: spec.externalId } : {}),
+          ...(spec.sessionPolicy ? { policy: spec.sessionPolicy } : {}),
+          ...(spec.policyArns?.length ? { policyArns: spec.policyArns } : {}),
+          tags,
+          ...(spec.transitiveTagKeys?.length ? { transitiveTagKeys: spec.transitiveTagKeys } : {}),
+          ...(spec.region ? { region: spec.region } : {}),
+        };
         return this.issue(key, resource, target, log, {
-          request: { ...request, durationSeconds },
+          request,
           specHash,
           registry,
           secret,
           cause: decision.cause,
           replace: decision.replace,
         });
+      }
     }
   }
 
@@ -540,16 +566,18 @@ export class Reconciler {
       ),
     };
     const comparable = (s: AWSAssumeRoleStatus) =>
-      JSON.stringify({
+      canonicalJson({
         ...s,
         conditions: (s.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: undefined })),
       });
     const wanted = comparable(desired);
-    if (wanted === comparable(normalise(current)) || wanted === this.lastStatus.get(key)) return;
+    const last = this.lastStatus.get(key);
+    const stale = last !== undefined && last.over === resource.metadata.resourceVersion;
+    if (wanted === comparable(normalise(current)) || (stale && wanted === last.wanted)) return;
     const patch: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(desired)) patch[k] = v ?? null;
     await this.o.statusWriter.patchStatus(resource.metadata.namespace!, resource.metadata.name!, patch);
-    this.lastStatus.set(key, wanted);
+    this.lastStatus.set(key, { wanted, over: resource.metadata.resourceVersion });
     log.debug({ reason }, "status updated");
   }
 }
@@ -562,7 +590,16 @@ interface StatusExtra {
   effectiveDurationSeconds?: number;
 }
 
-/** Status as read back from the API: the same keys in the same order as `desired`, absent fields undefined. */
+/** JSON with object keys sorted: the API server hands status back with its keys in its own order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** Status as read back from the API: only the fields `desired` has, absent fields undefined. */
 function normalise(s: AWSAssumeRoleStatus): AWSAssumeRoleStatus {
   return {
     observedGeneration: s.observedGeneration,

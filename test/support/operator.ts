@@ -116,7 +116,8 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": by then everything the process printed has arrived.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   const running: RunningOperator = {
     child,
     output: () => output,

@@ -1,0 +1,92 @@
+// The operator's benchmarks: `npm run bench -- [--scenario burst,restart,...] [--n 1000] ...` (see --help).
+// Each scenario prints its section and appends it to docs/benchmarks.md; charts go to docs/bench/*.svg.
+// Scenarios run one after another against the test world, each in its own namespaces (deleted afterwards), each
+// with bounded waits; they report numbers and assert nothing.
+import { startAwsProxy } from "../testenv/aws-proxy/proxy.ts";
+import { world } from "../test/support/world.ts";
+import { ensureCrd } from "../test/support/operator.ts";
+import { deleteNamespaces, liveNamespaces } from "./cluster.ts";
+import type { BenchContext } from "./context.ts";
+import { children } from "./operator-process.ts";
+import { parseOptions } from "./options.ts";
+import type { Scenario } from "./options.ts";
+import { Report } from "./report.ts";
+import { burst } from "./scenarios/burst.ts";
+import { idle } from "./scenarios/idle.ts";
+import { memory } from "./scenarios/memory.ts";
+import { restart } from "./scenarios/restart.ts";
+import { spread } from "./scenarios/spread.ts";
+
+const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> = {
+  burst,
+  restart,
+  idle,
+  spread,
+  memory,
+};
+
+/** Kills the children this run started (one by one, by pid) and deletes its namespaces. */
+async function cleanUp(): Promise<void> {
+  for (const child of children) child.kill("SIGKILL");
+  if (liveNamespaces.size) await deleteNamespaces([...liveNamespaces], 10_000).catch(() => undefined);
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  let parsed;
+  try {
+    parsed = parseOptions(argv);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message} (see --help)\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(parsed.text);
+    return 0;
+  }
+  const options = parsed.options;
+  let interrupted = false;
+  process.on("SIGINT", () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write("\ninterrupted: stopping the operator and deleting the benchmark's namespaces\n");
+    void cleanUp().finally(() => process.exit(130));
+  });
+
+  const w = await world();
+  await ensureCrd();
+  const proxy = await startAwsProxy({ upstream: w.motoUrl, maxRecords: 1_000_000 });
+  const report = new Report(options);
+  const ctx: BenchContext = { options, report, world: w, proxy };
+  report.emit(await report.header(argv));
+  let failures = 0;
+  try {
+    for (const scenario of options.scenarios) {
+      const started = Date.now();
+      process.stderr.write(`\n== ${scenario} ==\n`);
+      try {
+        await SCENARIO_RUNNERS[scenario](ctx);
+      } catch (err) {
+        failures++;
+        process.stderr.write(`${scenario} failed: ${(err as Error).stack ?? String(err)}\n`);
+        report.emit(`### ${scenario}: failed\n\n${(err as Error).message}`);
+        await cleanUp();
+      } finally {
+        proxy.setLifetime({});
+        process.stderr.write(`${scenario} took ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+      }
+    }
+  } finally {
+    await proxy.close();
+  }
+  return failures ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await cleanUp();
+    process.exit(1);
+  },
+);

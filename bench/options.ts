@@ -1,0 +1,173 @@
+// The benchmark's flags: one table with the issue's defaults, parsed into a typed BenchOptions. Every size is a
+// flag so that development runs can be small and the full run uses the defaults.
+import { parseArgs } from "node:util";
+
+export const SCENARIOS = ["burst", "restart", "idle", "spread", "memory"] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+interface FlagSpec {
+  flag: string;
+  default: string;
+  help: string;
+  /** A size: a run with a smaller value than the default is marked as a reduced run. */
+  size?: boolean;
+}
+
+export const BENCH_FLAGS = [
+  {
+    flag: "scenario",
+    default: SCENARIOS.join(","),
+    help: `Comma-separated scenarios to run, in this order: ${SCENARIOS.join(", ")} (charts come with burst and spread)`,
+  },
+  { flag: "n", default: "1000", size: true, help: "Resources in burst, restart, idle and spread" },
+  {
+    flag: "max-concurrent-reconciles",
+    default: "16",
+    help: "The operator's worker pool, and the bare loop's concurrency",
+  },
+  { flag: "create-concurrency", default: "32", help: "Client pool that creates objects at once" },
+  {
+    flag: "sts-rate",
+    default: "1000",
+    help: "Operator --sts-rate in burst, restart, idle and memory (high, so the limiter does not dominate)",
+  },
+  { flag: "sts-burst", default: "1000", help: "Operator --sts-burst in burst, restart, idle and memory" },
+  {
+    flag: "burst-rounds",
+    default: "2",
+    size: true,
+    help: "Operator and bare-loop rounds, interleaved (ABBA: operator, loop, loop, operator, ...)",
+  },
+  {
+    flag: "restart-settle-seconds",
+    default: "10",
+    help: "After the restarted operator is idle, keep counting STS calls and writes this long",
+  },
+  { flag: "idle-seconds", default: "60", size: true, help: "Length of the idle window" },
+  { flag: "memory-resources", default: "10000", size: true, help: "Resources in the memory scenario" },
+  {
+    flag: "unrelated-secrets",
+    default: "50000",
+    size: true,
+    help: "Unrelated Secrets added in the memory scenario",
+  },
+  {
+    flag: "unrelated-namespaces",
+    default: "10",
+    help: "Namespaces the unrelated Secrets are spread over (the operator watches them too)",
+  },
+  { flag: "unrelated-secret-bytes", default: "512", help: "Data size of each unrelated Secret" },
+  {
+    flag: "memory-settle-seconds",
+    default: "15",
+    help: "Wait after each phase of the memory scenario before sampling",
+  },
+  { flag: "spread-lifetime", default: "60", help: "Credential lifetime the AWS proxy hands out in spread (s)" },
+  {
+    flag: "spread-sts-rate",
+    default: "20",
+    help: "Operator --sts-rate in spread: the configured limit the peak is compared with (operator default)",
+  },
+  { flag: "spread-sts-burst", default: "40", help: "Operator --sts-burst in spread (operator default)" },
+  { flag: "timeout-seconds", default: "1200", help: "Upper bound of every wait (creation, Ready, refresh)" },
+  { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
+  { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
+  { flag: "note", default: "", help: "Free text added to the run's heading" },
+] as const satisfies readonly FlagSpec[];
+
+export interface BenchOptions {
+  scenarios: Scenario[];
+  n: number;
+  maxConcurrentReconciles: number;
+  createConcurrency: number;
+  stsRate: number;
+  stsBurst: number;
+  burstRounds: number;
+  restartSettleSeconds: number;
+  idleSeconds: number;
+  memoryResources: number;
+  unrelatedSecrets: number;
+  unrelatedNamespaces: number;
+  unrelatedSecretBytes: number;
+  memorySettleSeconds: number;
+  spreadLifetime: number;
+  spreadStsRate: number;
+  spreadStsBurst: number;
+  timeoutSeconds: number;
+  docs: string;
+  chartsDir: string;
+  note: string;
+  /** --no-docs: print only, write nothing. */
+  write: boolean;
+  /** Flags given below their default (sizes only), e.g. ["--n 200"]. */
+  reduced: string[];
+}
+
+export type ParsedOptions = { help: true; text: string } | { help: false; options: BenchOptions };
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+export function parseOptions(argv: string[]): ParsedOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...Object.fromEntries(BENCH_FLAGS.map((f) => [f.flag, { type: "string" } as const])),
+      "no-docs": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) return { help: true, text: helpText() };
+  const raw: Record<string, unknown> = {};
+  const reduced: string[] = [];
+  for (const f of BENCH_FLAGS) {
+    const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
+    if (["scenario", "docs", "charts-dir", "note"].includes(f.flag)) {
+      raw[camel(f.flag)] = text;
+      continue;
+    }
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isFinite(n) || n < 0) {
+      throw new Error(`--${f.flag} must be a non-negative number, not ${JSON.stringify(text)}`);
+    }
+    raw[camel(f.flag)] = n;
+    if ("size" in f && f.size && n < Number(f.default)) reduced.push(`--${f.flag} ${text}`);
+  }
+  const scenarios = String(raw.scenario)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of scenarios) {
+    if (!(SCENARIOS as readonly string[]).includes(s)) {
+      throw new Error(`unknown scenario ${JSON.stringify(s)}; choose from ${SCENARIOS.join(", ")}`);
+    }
+  }
+  const options = raw as unknown as BenchOptions;
+  options.scenarios = SCENARIOS.filter((s) => scenarios.includes(s));
+  options.write = !values["no-docs"];
+  options.reduced = reduced;
+  for (const [name, value] of [
+    ["n", options.n],
+    ["max-concurrent-reconciles", options.maxConcurrentReconciles],
+    ["create-concurrency", options.createConcurrency],
+    ["burst-rounds", options.burstRounds],
+    ["spread-lifetime", options.spreadLifetime],
+    ["unrelated-namespaces", options.unrelatedNamespaces],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+  }
+  return { help: false, options };
+}
+
+export function helpText(): string {
+  return [
+    "Benchmarks of aws-assume-role-operator against the test world (scripts/testenv).",
+    "",
+    "Usage: npm run bench -- [flags]",
+    "",
+    ...BENCH_FLAGS.map((f) => `  --${f.flag} <value>\n      ${f.help}\n      default ${f.default || "(empty)"}`),
+    "  --no-docs\n      Print the results only; do not write docs/benchmarks.md or charts",
+    "  -h, --help",
+    "",
+  ].join("\n");
+}
