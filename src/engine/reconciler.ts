@@ -550,7 +550,8 @@ export class Reconciler {
     if (ready === "True") this.lastReason.delete(key);
     const current = resource.status ?? {};
     const generation = resource.metadata.generation;
-    const keepTimes = ready === "False";
+    // A failed refresh leaves the working Secret (and its times) in place; RoleNotPermitted deleted it.
+    const keepTimes = ready === "False" && reason !== Reason.RoleNotPermitted;
     const desired: AWSAssumeRoleStatus = {
       observedGeneration: generation,
       roleArn: extra.roleArn ?? current.roleArn,

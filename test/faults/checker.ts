@@ -36,7 +36,7 @@ export interface ExpiredObservation {
   /** Access key id, or "ecr-token". */
   credential: string;
   expiredAt: number;
-  /** AWS was down at expiry (or came back less than reactionMs before it). */
+  /** AWS was down at expiry (or came back less than reactionMs before it); set by summary(). */
   excused: boolean;
 }
 
@@ -135,11 +135,13 @@ export class FaultChecker {
 
   summary(): CheckerSummary {
     this.pullRecords();
+    // Judged now: an outage is reported once it is over, after the expiries it excuses were observed.
+    const expired = this.expired.map((e) => ({ ...e, excused: this.excused(e.expiredAt) }));
     return {
       samples: this.samples,
       sampleErrors: this.sampleErrors,
-      expired: [...this.expired],
-      unexcusedExpired: this.expired.filter((e) => !e.excused),
+      expired,
+      unexcusedExpired: expired.filter((e) => !e.excused),
       unowned: [...this.unowned],
       unknown: [...this.unknown],
       aws: this.awsCalls(),
@@ -157,6 +159,18 @@ export class FaultChecker {
       ecrTotal: ecr.length,
       ecrOk: ecr.filter((r) => r.status === 200).length,
     };
+  }
+
+  /** The latest expiry of any credentials or ECR token AWS issued before `time` (0 when none). */
+  latestExpiryIssuedBefore(time: number): number {
+    this.pullRecords();
+    let latest = 0;
+    for (const r of this.records) {
+      if (r.status !== 200 || !r.issued || Date.parse(r.time) >= time) continue;
+      const expiry = Date.parse(r.issued.expiration ?? r.issued.expiresAt ?? "");
+      if (!Number.isNaN(expiry)) latest = Math.max(latest, expiry);
+    }
+    return latest;
   }
 
   /** Every record of every proxy so far. */
@@ -260,7 +274,7 @@ export class FaultChecker {
           secret: name,
           credential: validity.credential,
           expiredAt: validity.expiresAt,
-          excused: this.excused(validity.expiresAt),
+          excused: false,
         });
       }
     }

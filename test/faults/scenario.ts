@@ -12,7 +12,7 @@ import type { OperatorOptions, RunningOperator } from "../support/operator.ts";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import type { AWSAssumeRole, SecretType } from "../../src/api/schema.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../../src/domain/plan.ts";
-import { DECOY_LABEL, FaultChecker } from "./checker.ts";
+import { DECOY_LABEL, FaultChecker, sleepUntil } from "./checker.ts";
 import type { CheckerSummary } from "./checker.ts";
 
 export type ProfileName = "ci" | "full";
@@ -239,6 +239,19 @@ export async function listResources(namespace: string): Promise<AWSAssumeRole[]>
     namespace,
   })) as { items: AWSAssumeRole[] };
   return list.items;
+}
+
+/**
+ * Waits until everything AWS issued before the fault ended has expired, so an operator that failed to replace
+ * any of it is caught by the checker, then checks once more that the fleet is whole.
+ */
+export async function soak(sc: Scenario, faultEnd: number): Promise<void> {
+  const until = Math.min(
+    sc.checker.latestExpiryIssuedBefore(faultEnd) + 3_000,
+    faultEnd + (sc.lifetimeSeconds + 5) * 1000,
+  );
+  await sleepUntil(until);
+  await sc.checker.waitRecovered(Date.now(), 30_000);
 }
 
 /** A random integer in [min, max]. */
