@@ -94,6 +94,8 @@ export async function startApiserverTap(kubeConfig: KubeConfig, kubeconfigPath: 
         const out: OutgoingHttpHeaders = {};
         for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
         res.writeHead(upRes.statusCode ?? 502, out);
+        // Node holds the headers back until the first body chunk; a watch must see its 200 at once.
+        res.flushHeaders();
         upRes.pipe(res);
         upRes.on("end", done);
         upRes.on("error", () => res.destroy());

@@ -2,7 +2,7 @@
 // reports the conflict (Ready=False, SecretConflict, one Warning event) and takes the name once it is free.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { V1Secret } from "@kubernetes/client-node";
+import type { CoreV1Event, V1Secret } from "@kubernetes/client-node";
 import { eventually, freshNamespace, privateProxy, world } from "./support/world.ts";
 import { createResource, startOperator, waitForReady } from "./support/operator.ts";
 
@@ -44,13 +44,23 @@ function fingerprint(secret: V1Secret): unknown {
   };
 }
 
-async function warningEvents(ns: string, name: string, reason: string): Promise<string[]> {
+async function warningEvents(ns: string, name: string, reason: string): Promise<CoreV1Event[]> {
   const w = await world();
   const list = await w.core.listNamespacedEvent({
     namespace: ns,
     fieldSelector: `involvedObject.name=${name},type=Warning,reason=${reason}`,
   });
-  return list.items.map((e) => e.message ?? "");
+  return list.items;
+}
+
+/** The conflict is reported once, not once per retry: one Event, never bumped. */
+async function assertOneWarning(ns: string, name: string): Promise<void> {
+  const events = await warningEvents(ns, name, "SecretConflict");
+  assert.deepEqual(
+    events.map((e) => e.count),
+    [1],
+    "one SecretConflict Warning although the resource kept retrying",
+  );
 }
 
 async function expectConflictReported(ns: string, name: string, messagePart: RegExp): Promise<void> {
@@ -61,8 +71,8 @@ async function expectConflictReported(ns: string, name: string, messagePart: Reg
   const events = await eventually(
     `a Warning SecretConflict event on ${ns}/${name}`,
     async () => {
-      const messages = await warningEvents(ns, name, "SecretConflict");
-      return messages.length > 0 ? messages : undefined;
+      const events = await warningEvents(ns, name, "SecretConflict");
+      return events.length > 0 ? events.map((e) => e.message ?? "") : undefined;
     },
     10_000,
   );
@@ -70,14 +80,14 @@ async function expectConflictReported(ns: string, name: string, messagePart: Reg
 }
 
 for (const variant of [
-  { what: "a plain foreign Secret", labels: {} as Record<string, string> },
+  { what: "a foreign Secret with the same name", labels: {} as Record<string, string> },
   // Carrying the operator's label puts it in the operator's cache; ownership is still decided by its owner.
   {
-    what: "a foreign Secret that carries the operator's label",
+    what: "a foreign Secret with the same name and the operator's label",
     labels: { [MANAGED_BY]: "aws-assume-role-operator" },
   },
 ]) {
-  test(`${variant.what} with the same name is never touched, and the resource takes the name once it is deleted`, async (t) => {
+  test(`${variant.what} is never touched, and the resource takes the name once it is deleted`, async (t) => {
     const ns = await startWatching(t);
     const w = await world();
     await w.core.createNamespacedSecret({
@@ -94,6 +104,7 @@ for (const variant of [
     await expectConflictReported(ns, "app", /Secret creds already exists and belongs to something other/);
     await new Promise((r) => setTimeout(r, QUIET_MS));
     assert.deepEqual(fingerprint(await readSecret(ns, "creds")), before, "the foreign Secret is unchanged");
+    await assertOneWarning(ns, "app");
     const resource = await waitForReady(ns, "app", "False", "SecretConflict");
     assert.equal(resource.status?.expirationTime, undefined, "no credentials are reported");
 
@@ -162,6 +173,7 @@ test("of two resources naming one Secret the first keeps it and the second repor
 
   const after = await readSecret(ns, "creds");
   assert.deepEqual(fingerprint(after), before, "the first resource's Secret is unchanged");
+  await assertOneWarning(ns, "second");
   assert.equal(after.metadata?.ownerReferences?.[0]?.uid, first.metadata.uid);
   await waitForReady(ns, "first", "True", "CredentialsReady");
   assert.deepEqual(

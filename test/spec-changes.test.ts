@@ -191,7 +191,8 @@ test("changing secretName leaves a Secret of the old name alone when it is no lo
     ns,
     await patchSpec(ns, [{ op: "replace", path: "/spec/secretName", value: "renamed" }]),
   );
-  // Stale Secrets are deleted right after the new one is written, before Ready; a short wait covers a late one.
+  // Stale Secrets are looked for before Ready is written, and again by the reconciles that the new Secret's and
+  // the status's watch events cause; the short wait lets those run.
   await new Promise((r) => setTimeout(r, 1_000));
   assert.ok(await readSecret(ns, "creds"), "the Secret that is no longer ours is kept");
   assert.ok(await readSecret(ns, "renamed"));

@@ -85,6 +85,14 @@ export async function idle(ctx: BenchContext): Promise<void> {
           ["l", "r"],
         ),
         "",
+        ...(watches > 0 && reads === 0
+          ? [
+              "The watch requests are re-opened watches, not polling: client-node's Watch gives up on a connection " +
+                "that delivered nothing for 30 s and its ListWatch opens a new watch from the last resourceVersion " +
+                "(no list). Expect about one per watched kind every 30 s while nothing changes.",
+              "",
+            ]
+          : []),
         "The operator's requests in the window (tap):",
         "",
         countsTable(operatorRequests, "_none_"),
