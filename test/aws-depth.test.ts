@@ -8,8 +8,15 @@ import assert from "node:assert/strict";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { awsEnv, eventually, freshNamespace, kubectl, privateProxy, world } from "./support/world.ts";
 import type { ProxyRecord } from "./support/aws-proxy-client.ts";
-import { createResource, getResource, secretData, startOperator, waitForReady } from "./support/operator.ts";
-import type { RunningOperator } from "./support/operator.ts";
+import {
+  createResource,
+  events,
+  getResource,
+  secretData,
+  startOperator,
+  waitForReady,
+} from "./support/operator.ts";
+import type { EventSummary, RunningOperator } from "./support/operator.ts";
 import { roleSessionName } from "../src/domain/naming.ts";
 
 const FAST = ["--backoff-base-ms", "200", "--backoff-max-ms", "2000", "--permanent-error-retry-ms", "1000"];
@@ -21,33 +28,6 @@ const POD_IDENTITY_TAG_KEYS = [
   "kubernetes-pod-name",
   "kubernetes-pod-uid",
 ];
-
-interface EventSummary {
-  type: string;
-  reason: string;
-  message: string;
-  name: string;
-  count: number;
-}
-
-async function events(namespace: string): Promise<EventSummary[]> {
-  const list = JSON.parse(await kubectl(["get", "events", "-n", namespace, "-o", "json"])) as {
-    items: {
-      type: string;
-      reason: string;
-      message: string;
-      count?: number;
-      involvedObject: { name: string };
-    }[];
-  };
-  return list.items.map((e) => ({
-    type: e.type,
-    reason: e.reason,
-    message: e.message,
-    name: e.involvedObject.name,
-    count: e.count ?? 1,
-  }));
-}
 
 /** The Events of one reason, once there is at least one. */
 function eventsOf(namespace: string, reason: string): Promise<EventSummary[]> {

@@ -3,10 +3,18 @@
 // once AWS does, and no credential ever reaches status, events or logs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { V1Secret } from "@kubernetes/client-node";
-import { eventually, freshNamespace, kubectl, privateProxy, world } from "./support/world.ts";
+import { eventually, freshNamespace, kubectl, privateProxy } from "./support/world.ts";
 import type { FaultRule } from "./support/aws-proxy-client.ts";
-import { createResource, getResource, secretData, startOperator, waitForReady } from "./support/operator.ts";
+import {
+  createResource,
+  events,
+  getResource,
+  mapSpec,
+  readSecret,
+  secretData,
+  startOperator,
+  waitForReady,
+} from "./support/operator.ts";
 
 const FAST = ["--backoff-base-ms", "200", "--backoff-max-ms", "2000", "--permanent-error-retry-ms", "1000"];
 const FORCE_REFRESH = "aws-assume-role.pincette.net/force-refresh";
@@ -21,47 +29,6 @@ const ACCESS_DENIED: FaultRule = {
   code: "AccessDenied",
   message: DENIED_MESSAGE,
 };
-
-function mapSpec(secretName: string): Record<string, unknown> {
-  return { roleName: "my-role", secretName, secretType: "Map" };
-}
-
-async function readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
-  const w = await world();
-  try {
-    return await w.core.readNamespacedSecret({ namespace, name });
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
-    throw err;
-  }
-}
-
-interface EventSummary {
-  type: string;
-  reason: string;
-  message: string;
-  count: number;
-  name: string;
-}
-
-async function events(namespace: string): Promise<EventSummary[]> {
-  const list = JSON.parse(await kubectl(["get", "events", "-n", namespace, "-o", "json"])) as {
-    items: {
-      type: string;
-      reason: string;
-      message: string;
-      count?: number;
-      involvedObject: { name: string };
-    }[];
-  };
-  return list.items.map((e) => ({
-    type: e.type,
-    reason: e.reason,
-    message: e.message,
-    count: e.count ?? 1,
-    name: e.involvedObject.name,
-  }));
-}
 
 async function forceRefresh(namespace: string, name: string, value: string): Promise<void> {
   await kubectl([

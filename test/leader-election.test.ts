@@ -9,7 +9,7 @@ import type { V1LeaseSpec } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { eventually, freshNamespace, privateProxy, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
-import { createResource, secretData, startOperator, waitForReady } from "./support/operator.ts";
+import { createResource, mapSpec, secretData, startOperator, waitForReady } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 import { LeaderElector } from "../src/engine/leader.ts";
 
@@ -19,10 +19,6 @@ async function lease(namespace: string): Promise<V1LeaseSpec> {
   const w = await world();
   const api = w.kubeConfig.makeApiClient(CoordinationV1Api);
   return (await api.readNamespacedLease({ namespace, name: LEASE })).spec ?? {};
-}
-
-function mapSpec(secretName: string): Record<string, unknown> {
-  return { roleName: "my-role", secretName, secretType: "Map" };
 }
 
 /** A Lease timestamp (MicroTime, a Date once deserialised) in epoch ms. */

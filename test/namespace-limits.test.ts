@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { eventually, freshNamespace, kubectl, privateProxy, world } from "./support/world.ts";
 import type { ProxyRecord } from "./support/aws-proxy-client.ts";
-import { createResource, secretData, startOperator, waitForReady } from "./support/operator.ts";
+import { createResource, events, secretData, startOperator, waitForReady } from "./support/operator.ts";
 import { roleSessionName } from "../src/domain/naming.ts";
 
 const PERMITTED_ROLES = "aws-assume-role.pincette.net/permitted-roles";
@@ -24,25 +24,6 @@ function mapSpec(name: string, role: { roleName: string } | { roleArn: string })
 function assumeRoles(proxy: { records(f: { action: string }): ProxyRecord[] }, ns: string, name: string) {
   const session = roleSessionName(ns, name);
   return proxy.records({ action: "AssumeRole" }).filter((r) => r.params.RoleSessionName === session);
-}
-
-interface EventSummary {
-  type: string;
-  reason: string;
-  message: string;
-  name: string;
-}
-
-async function events(namespace: string): Promise<EventSummary[]> {
-  const list = JSON.parse(await kubectl(["get", "events", "-n", namespace, "-o", "json"])) as {
-    items: { type: string; reason: string; message: string; involvedObject: { name: string } }[];
-  };
-  return list.items.map((e) => ({
-    type: e.type,
-    reason: e.reason,
-    message: e.message,
-    name: e.involvedObject.name,
-  }));
 }
 
 function readyMessage(r: Awaited<ReturnType<typeof waitForReady>>): string {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { ROOT, awsEnv, eventually, kubectl, world } from "./world.ts";
 import type { TestContext } from "./world.ts";
 import type { AWSAssumeRole } from "../../src/api/schema.ts";
+import type { V1Secret } from "@kubernetes/client-node";
 
 const NODE = join(ROOT, "node_modules", ".bin", "node");
 const MAIN = join(ROOT, "src", "main.ts");
@@ -221,4 +222,49 @@ export async function secretData(
 /** The original operator's README, for tests that apply its manifests verbatim. */
 export function originalReadme(): string {
   return readFileSync(join(ROOT, "..", "shared", "reference", "original-operator-README.md"), "utf8");
+}
+
+/** A Map spec for role `my-role` writing `secretName`. */
+export function mapSpec(secretName: string): Record<string, unknown> {
+  return { roleName: "my-role", secretName, secretType: "Map" };
+}
+
+/** A Secret as the API server has it, or undefined when it does not exist. */
+export async function readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+  const w = await world();
+  try {
+    return await w.core.readNamespacedSecret({ namespace, name });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+export interface EventSummary {
+  type: string;
+  reason: string;
+  message: string;
+  /** Name of the involved object. */
+  name: string;
+  count: number;
+}
+
+/** The Events of a namespace. */
+export async function events(namespace: string): Promise<EventSummary[]> {
+  const list = JSON.parse(await kubectl(["get", "events", "-n", namespace, "-o", "json"])) as {
+    items: {
+      type: string;
+      reason: string;
+      message: string;
+      count?: number;
+      involvedObject: { name: string };
+    }[];
+  };
+  return list.items.map((e) => ({
+    type: e.type,
+    reason: e.reason,
+    message: e.message,
+    name: e.involvedObject.name,
+    count: e.count ?? 1,
+  }));
 }
