@@ -149,7 +149,10 @@ export class Informer<T extends MetaObject> {
     fresh.on("update", forward(this.options.onUpdate));
     fresh.on("delete", forward(this.options.onDelete));
     let startError: unknown;
-    fresh.on("connect", () => this.touch());
+    // ListWatch says "connect" when it is about to list or watch, before it knows whether that works: it is
+    // activity for the watchdog, but only a successful list or an event ends the restart backoff (otherwise an
+    // unreachable API server is retried every 500 ms, with a warning each time, for as long as it is down).
+    fresh.on("connect", () => (this.lastActivityMs = this.now()));
     fresh.on("error", (err) => {
       if (this.listWatch === fresh) this.scheduleRestart(err);
       else startError ??= err;
@@ -185,11 +188,12 @@ export class Informer<T extends MetaObject> {
       { informer: this.name, err: errorText(err), retryInMs: delay },
       "watch failed; restarting",
     );
+    // Not unref'd: while the API server is unreachable this timer may be all that keeps the process alive (the
+    // watches' sockets are gone, the queue's timers are unref'd); unref'd, the operator exited with code 0.
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       void this.relist("error");
     }, delay);
-    this.restartTimer.unref();
   }
 }
 

@@ -8,7 +8,7 @@ import { CoordinationV1Api } from "@kubernetes/client-node";
 import { eventually, world } from "../support/world.ts";
 import type { RunningOperator } from "../support/operator.ts";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
-import { sleep, sleepUntil } from "./checker.ts";
+import { sleep } from "./checker.ts";
 import {
   CI,
   RESOURCES,
@@ -103,7 +103,10 @@ test(`leader SIGKILLed ${KILLS}× with two replicas: the standby takes over, not
     summary,
     recoveryMs,
     extra: [
-      ["failover per kill (kill → new leader)", failovers.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")],
+      [
+        "failover per kill (kill → new leader)",
+        failovers.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", "),
+      ],
       ["replicas started", String(replicas.length)],
       ["AWS calls outside the caller's leadership", String(outside.length)],
     ],

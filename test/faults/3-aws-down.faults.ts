@@ -58,8 +58,14 @@ test(`AWS unreachable for ${OUTAGE_SECONDS} s of a ${LIFETIME_SECONDS} s lifetim
     summary,
     recoveryMs,
     extra: [
-      ["resources reporting AWSUnavailable at the outage's end", String(reasons.filter((r) => r === "AWSUnavailable").length)],
-      ["AWS calls during the outage (all dropped)", String(sc.checker.allRecords().filter((r) => r.fault === "drop").length)],
+      [
+        "resources reporting AWSUnavailable at the outage's end",
+        String(reasons.filter((r) => r === "AWSUnavailable").length),
+      ],
+      [
+        "AWS calls during the outage (all dropped)",
+        String(sc.checker.allRecords().filter((r) => r.fault === "drop").length),
+      ],
     ],
   });
   assertInvariants(summary);

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import type { FaultRule } from "../../testenv/aws-proxy/types.ts";
 import { sleepUntil } from "./checker.ts";
 import {
+  CI,
   RESOURCES,
   assertInvariants,
   createFleet,
@@ -41,9 +42,12 @@ test("half of STS and ECR calls throttled or 5xx for a whole lifetime: no Secret
   const end = Date.now();
 
   const recoveryMs = await sc.checker.waitRecovered(end, 60_000);
-  await soak(sc, end);
+  // The window already spans a whole lifetime; the ci profile does not follow the last refreshes to expiry.
+  if (!CI) await soak(sc, end);
   const summary = await sc.checker.stop();
-  const during = sc.checker.allRecords().filter((r) => Date.parse(r.time) >= start && Date.parse(r.time) <= end);
+  const during = sc.checker
+    .allRecords()
+    .filter((r) => Date.parse(r.time) >= start && Date.parse(r.time) <= end);
   const faulted = (kind: string) => during.filter((r) => r.fault === kind).length;
   report({
     title: `50 % of STS and ECR calls throttled or 503 for ${LIFETIME_SECONDS + 3} s`,
@@ -51,7 +55,10 @@ test("half of STS and ECR calls throttled or 5xx for a whole lifetime: no Secret
     summary,
     recoveryMs,
     extra: [
-      ["calls in the window (throttled / 503 / passed)", `${faulted("throttle")} / ${faulted("unavailable")} / ${during.filter((r) => !r.fault).length}`],
+      [
+        "calls in the window (throttled / 503 / passed)",
+        `${faulted("throttle")} / ${faulted("unavailable")} / ${during.filter((r) => !r.fault).length}`,
+      ],
     ],
   });
   assertInvariants(summary);

@@ -28,6 +28,8 @@ export interface CheckerOptions {
    */
   reactionMs: number;
   intervalMs?: number;
+  /** Extra words for a recovery timeout, e.g. which operator processes have exited. */
+  diagnose?: () => string;
 }
 
 export interface ExpiredObservation {
@@ -122,7 +124,10 @@ export class FaultChecker {
       labelSelector: `${DECOY_LABEL}=true`,
     });
     for (const s of decoys.items) {
-      this.decoys.set(s.metadata!.name!, { uid: s.metadata!.uid!, resourceVersion: s.metadata!.resourceVersion! });
+      this.decoys.set(s.metadata!.name!, {
+        uid: s.metadata!.uid!,
+        resourceVersion: s.metadata!.resourceVersion!,
+      });
     }
     this.running = this.loop();
   }
@@ -195,7 +200,10 @@ export class FaultChecker {
         last = `error: ${(err as Error).message}`;
       }
       if (Date.now() > deadline) {
-        throw new Error(`not recovered ${Math.round(timeoutMs / 1000)} s after the fault ended: ${last}`);
+        const hint = this.o.diagnose?.() ?? "";
+        throw new Error(
+          `not recovered ${Math.round(timeoutMs / 1000)} s after the fault ended: ${last}${hint ? `; ${hint}` : ""}`,
+        );
       }
       await sleep(500);
     }
@@ -284,7 +292,12 @@ export class FaultChecker {
       const now = present.get(name);
       if (!now || now.metadata?.uid !== snapshot.uid) {
         if (!this.unowned.some((u) => u.secret === name && u.what === "deleted"))
-          this.unowned.push({ at, secret: name, what: "deleted", detail: now ? "replaced by a new object" : "" });
+          this.unowned.push({
+            at,
+            secret: name,
+            what: "deleted",
+            detail: now ? "replaced by a new object" : "",
+          });
       } else if (now.metadata?.resourceVersion !== snapshot.resourceVersion) {
         const detail = `resourceVersion ${snapshot.resourceVersion} → ${now.metadata?.resourceVersion}`;
         if (!this.unowned.some((u) => u.secret === name && u.detail === detail))
@@ -300,7 +313,8 @@ export class FaultChecker {
   /** The issuer's expiry of the credentials in a managed Secret, or why it cannot be told. */
   private validity(secret: V1Secret): { credential: string; expiresAt: number } | string {
     const data = secret.data ?? {};
-    const decode = (key: string) => (data[key] ? Buffer.from(data[key], "base64").toString("utf8") : undefined);
+    const decode = (key: string) =>
+      data[key] ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
     const keyId =
       decode("awsAccessKeyId") ?? /^aws_access_key_id=(\S+)$/m.exec(decode("credentials") ?? "")?.[1];
     if (keyId !== undefined) {

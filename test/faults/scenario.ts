@@ -40,7 +40,7 @@ export const OPERATOR_ARGS = [
   "--permanent-error-retry-ms",
   "5000",
   "--log-level",
-  "info",
+  process.env.FAULTS_LOG_LEVEL ?? "info",
 ];
 /** Once AWS is back the operator retries within its backoff cap; allow that plus a second of slack. */
 export const REACTION_MS = BACKOFF_MAX_MS + 1_000;
@@ -54,7 +54,7 @@ export interface Member {
   secretType: SecretType;
 }
 
-/** `count` resources: every fourth EcrDockerConfigJson, every third of the rest File, the others Map. */
+/** `count` resources: every fourth EcrDockerConfigJson, about a third of the others File, the rest Map. */
 export function fleet(count: number, prefix = "r"): Member[] {
   return Array.from({ length: count }, (_, i) => {
     const secretType: SecretType = i % 4 === 3 ? "EcrDockerConfigJson" : i % 3 === 1 ? "File" : "Map";
@@ -88,6 +88,8 @@ export interface Scenario {
   checker: FaultChecker;
   lifetimeSeconds: number;
   startedAt: number;
+  /** Every operator process the scenario started, in order. */
+  operators: { label: string; op: RunningOperator }[];
 }
 
 /**
@@ -105,8 +107,13 @@ export async function setUp(t: TestContext, lifetimeSeconds: number): Promise<Sc
     [CONFLICTS[0]!, "decoy-claimed"],
     [CONFLICTS[1]!, "decoy-claimed-labelled"],
   ] as const) {
-    await createResource(namespace, name, { roleName: "role-conflict", secretName: decoy, secretType: "Map" });
+    await createResource(namespace, name, {
+      roleName: "role-conflict",
+      secretName: decoy,
+      secretType: "Map",
+    });
   }
+  const operators: Scenario["operators"] = [];
   const checker = new FaultChecker({
     core: w.core,
     custom: w.custom,
@@ -114,10 +121,16 @@ export async function setUp(t: TestContext, lifetimeSeconds: number): Promise<Sc
     proxies: [proxy],
     conflicts: CONFLICTS,
     reactionMs: REACTION_MS,
+    // An operator that exited by itself (not killed by the scenario) explains a missing recovery at once.
+    diagnose: () =>
+      operators
+        .filter(({ op }) => op.child.exitCode !== null)
+        .map(({ label, op }) => `operator ${label} exited with code ${op.child.exitCode}`)
+        .join(", "),
   });
   await checker.start();
   t.after(() => checker.stop());
-  return { namespace, proxy, checker, lifetimeSeconds, startedAt };
+  return { namespace, proxy, checker, lifetimeSeconds, startedAt, operators };
 }
 
 /** A private AWS proxy whose STS credentials and ECR tokens live `lifetimeSeconds`. */
@@ -143,6 +156,7 @@ export async function operator(
     ...options,
     args: [...OPERATOR_ARGS, ...(options.args ?? [])],
   });
+  scenario.operators.push({ label, op });
   t.after(() => {
     const dir = join(ROOT, ".testenv", "logs", "faults", scenario.namespace);
     mkdirSync(dir, { recursive: true });
@@ -185,7 +199,10 @@ export interface ReportInput {
 export function report(r: ReportInput): string {
   const { summary: s } = r;
   const rows: [string, string][] = [
-    ["profile / resources / lifetime", `${PROFILE} / ${RESOURCES} + ${CONFLICTS.length} conflicting / ${r.scenario.lifetimeSeconds} s`],
+    [
+      "profile / resources / lifetime",
+      `${PROFILE} / ${RESOURCES} + ${CONFLICTS.length} conflicting / ${r.scenario.lifetimeSeconds} s`,
+    ],
     ["expired observations", String(s.unexcusedExpired.length)],
     ["expired, excused (AWS down at expiry)", String(s.expired.length - s.unexcusedExpired.length)],
     ["unowned Secrets touched", String(s.unowned.length)],
@@ -214,7 +231,9 @@ export function report(r: ReportInput): string {
 export function assertInvariants(s: CheckerSummary): void {
   const iso = (ms: number) => new Date(ms).toISOString();
   assert.deepEqual(
-    s.unexcusedExpired.map((e) => `${e.secret} (${e.credential}) expired at ${iso(e.expiredAt)}, seen at ${iso(e.at)}`),
+    s.unexcusedExpired.map(
+      (e) => `${e.secret} (${e.credential}) expired at ${iso(e.expiredAt)}, seen at ${iso(e.at)}`,
+    ),
     [],
     "no Secret may hold expired credentials while AWS was reachable before their expiry",
   );
