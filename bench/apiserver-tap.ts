@@ -28,7 +28,15 @@ export interface ApiserverTap {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "host"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+  "host",
+]);
 
 /** Verb and resource of a Kubernetes API request, named as in apiserver_request_total. */
 export function classify(method: string, rawUrl: string): { verb: string; resource: string } {
@@ -56,10 +64,14 @@ export function classify(method: string, rawUrl: string): { verb: string; resour
   return { verb, resource: full };
 }
 
-export async function startApiserverTap(kubeConfig: KubeConfig, kubeconfigPath: string): Promise<ApiserverTap> {
+export async function startApiserverTap(
+  kubeConfig: KubeConfig,
+  kubeconfigPath: string,
+): Promise<ApiserverTap> {
   const cluster = kubeConfig.getCurrentCluster();
   const user = kubeConfig.getCurrentUser();
-  if (!cluster || !user?.token) throw new Error("the tap needs a kubeconfig with a server and a bearer token");
+  if (!cluster || !user?.token)
+    throw new Error("the tap needs a kubeconfig with a server and a bearer token");
   const upstream = new URL(cluster.server);
   const agent = new Agent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: !cluster.skipTLSVerify });
   const requests: TappedRequest[] = [];
@@ -78,7 +90,8 @@ export async function startApiserverTap(kubeConfig: KubeConfig, kubeconfigPath: 
       if (watch) watches--;
     };
     const headers: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     const up = httpsRequest(
       {
         protocol: upstream.protocol,
@@ -92,7 +105,8 @@ export async function startApiserverTap(kubeConfig: KubeConfig, kubeconfigPath: 
       (upRes) => {
         record.status = upRes.statusCode;
         const out: OutgoingHttpHeaders = {};
-        for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        for (const [k, v] of Object.entries(upRes.headers))
+          if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
         res.writeHead(upRes.statusCode ?? 502, out);
         // Node holds the headers back until the first body chunk; a watch must see its 200 at once.
         res.flushHeaders();
@@ -146,7 +160,11 @@ export async function startApiserverTap(kubeConfig: KubeConfig, kubeconfigPath: 
 }
 
 /** Counts of tapped requests since `since` (ms), keyed "VERB resource", sorted. */
-export function tapCounts(requests: readonly TappedRequest[], since = 0, until = Infinity): Map<string, number> {
+export function tapCounts(
+  requests: readonly TappedRequest[],
+  since = 0,
+  until = Infinity,
+): Map<string, number> {
   const out = new Map<string, number>();
   for (const r of requests) {
     if (r.time < since || r.time >= until) continue;

@@ -15,13 +15,18 @@ export const liveNamespaces = new Set<string>();
 export async function createNamespace(scenario: string): Promise<string> {
   const w = await world();
   const name = `bench-${scenario}-${randomBytes(3).toString("hex")}`;
-  await w.core.createNamespace({ body: { metadata: { name, labels: { [BENCH_LABEL]: scenario } } } });
+  await withRetry(`create namespace ${name}`, () =>
+    w.core.createNamespace({ body: { metadata: { name, labels: { [BENCH_LABEL]: scenario } } } }),
+  );
   liveNamespaces.add(name);
   return name;
 }
 
 /** Deletes namespaces and waits (bounded) until they are gone, so the next measurement starts on a quiet world. */
-export async function deleteNamespaces(names: string[], timeoutMs: number): Promise<{ gone: boolean; ms: number }> {
+export async function deleteNamespaces(
+  names: string[],
+  timeoutMs: number,
+): Promise<{ gone: boolean; ms: number }> {
   const w = await world();
   const started = Date.now();
   await Promise.all(names.map((name) => w.core.deleteNamespace({ name }).catch(() => undefined)));
@@ -43,7 +48,11 @@ export async function deleteNamespaces(names: string[], timeoutMs: number): Prom
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once; resolves when all are done. */
-export async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>) {
+export async function pool<T>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<void>,
+) {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
@@ -54,23 +63,40 @@ export async function pool<T>(items: readonly T[], concurrency: number, fn: (ite
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
-/**
- * Creates with `fn`, retrying throttling, server errors and dropped connections a few times. A retried create
- * that finds the object already there (409) succeeded the first time.
- */
+/** Calls `fn`, retrying throttling (the apiserver answers 429 while a CRD's storage reinitialises), server
+ * errors and dropped connections a few times with backoff. */
+export async function retry<T>(what: string, fn: () => Promise<T>, attempt = 0): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const retryable = typeof code !== "number" || code === 429 || code >= 500;
+    if (!retryable || attempt >= 6) throw new Error(`${what}: ${firstLine(err)}`, { cause: err });
+    await sleep(250 * 2 ** attempt);
+    return retry(what, fn, attempt + 1);
+  }
+}
+
+/** Like retry, for creates: a retried create that finds the object already there (409) succeeded before. */
 export async function withRetry(what: string, fn: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+  let attempts = 0;
+  await retry(what, async () => {
     try {
       await fn();
-      return;
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === 409 && attempt > 0) return;
-      const retryable = typeof code !== "number" || code === 429 || code >= 500;
-      if (!retryable || attempt >= 5) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
-      await sleep(200 * 2 ** attempt);
+      if ((err as { code?: unknown }).code === 409 && attempts > 0) return;
+      throw err;
+    } finally {
+      attempts++;
     }
-  }
+  });
+}
+
+/** The first line of an error's message (client-node puts whole responses in its messages). */
+export function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const body = /"message":"((?:[^"\\]|\\.)*)"/.exec(message.replace(/\\"/g, '"'))?.[1];
+  return `${message.split("\n")[0]}${body ? ` (${body})` : ""}`;
 }
 
 export function resourceNames(count: number, prefix = "r"): string[] {

@@ -3,11 +3,12 @@
 // Scenarios run one after another against the test world, each in its own namespaces (deleted afterwards), each
 // with bounded waits; they report numbers and assert nothing.
 import { startAwsProxy } from "../testenv/aws-proxy/proxy.ts";
-import { world } from "../test/support/world.ts";
+import { resolve } from "node:path";
+import { ROOT, world } from "../test/support/world.ts";
 import { ensureCrd } from "../test/support/operator.ts";
-import { deleteNamespaces, liveNamespaces } from "./cluster.ts";
+import { deleteNamespaces, firstLine, liveNamespaces } from "./cluster.ts";
 import type { BenchContext } from "./context.ts";
-import { children } from "./operator-process.ts";
+import { children, keepLogsIn } from "./operator-process.ts";
 import { parseOptions } from "./options.ts";
 import type { Scenario } from "./options.ts";
 import { Report } from "./report.ts";
@@ -45,6 +46,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const options = parsed.options;
+  if (options.keepLogs) keepLogsIn(resolve(ROOT, options.keepLogs));
   let interrupted = false;
   process.on("SIGINT", () => {
     if (interrupted) process.exit(130);
@@ -69,7 +71,7 @@ async function main(): Promise<number> {
       } catch (err) {
         failures++;
         process.stderr.write(`${scenario} failed: ${(err as Error).stack ?? String(err)}\n`);
-        report.emit(`### ${scenario}: failed\n\n${(err as Error).message}`);
+        report.emit(`### ${scenario}: failed\n\n${firstLine(err)}`);
         await cleanUp();
       } finally {
         proxy.setLifetime({});

@@ -3,13 +3,21 @@
 // samples, RSS and CPU time from /proc. Nothing in the operator is special-cased.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, awsEnv, world } from "../test/support/world.ts";
 import { freePorts } from "../test/support/operator.ts";
 
 export const NODE = join(ROOT, "node_modules", ".bin", "node");
 const MAIN = join(ROOT, "src", "main.ts");
+
+let logDir: string | undefined;
+
+/** Also write every operator's output to `<dir>/operator-<first namespace>-<pid>.log` (--keep-logs). */
+export function keepLogsIn(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  logDir = dir;
+}
 
 /** Every child the benchmark started, so that an interrupted run kills them (by pid, one by one). */
 export const children = new Set<ChildProcess>();
@@ -20,6 +28,8 @@ export interface OperatorProcessOptions {
   /** A kubeconfig other than the world's (the apiserver tap's). */
   kubeconfigPath?: string;
   args?: string[];
+  /** Open the Node inspector on a free loopback port, so the benchmark can ask for a full GC before measuring. */
+  inspect?: boolean;
 }
 
 export class OperatorProcess {
@@ -32,6 +42,7 @@ export class OperatorProcess {
   private readonly counts = new Map<string, number>();
   private tail: string[] = [];
   private partial = "";
+  private inspectorUrl: string | undefined;
 
   private constructor(child: ChildProcess, metricsUrl: string) {
     this.child = child;
@@ -39,7 +50,11 @@ export class OperatorProcess {
     this.startedAt = Date.now();
     this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
     child.stdout!.on("data", (chunk: Buffer) => this.consume(chunk.toString("utf8")));
-    child.stderr!.on("data", (chunk: Buffer) => this.keep(chunk.toString("utf8")));
+    child.stderr!.on("data", (chunk: Buffer) => {
+      const text = chunk.toString("utf8");
+      this.inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1];
+      this.keep(text);
+    });
     children.add(child);
     void this.exited.then(() => children.delete(child));
   }
@@ -54,6 +69,7 @@ export class OperatorProcess {
       ...(await awsEnv(o.awsEndpoint)),
     };
     const args = [
+      ...(o.inspect ? ["--inspect=127.0.0.1:0"] : []),
       MAIN,
       "--namespaces",
       o.namespaces.join(","),
@@ -66,6 +82,11 @@ export class OperatorProcess {
       ...(o.args ?? []),
     ];
     const child = spawn(NODE, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    if (logDir) {
+      const file = createWriteStream(join(logDir, `operator-${o.namespaces[0]}-${child.pid}.log`));
+      child.stdout.pipe(file);
+      child.stderr.pipe(file);
+    }
     return new OperatorProcess(child, `http://127.0.0.1:${metricsPort}/metrics`);
   }
 
@@ -173,6 +194,37 @@ export class OperatorProcess {
         );
       }
       await sleep(100);
+    }
+  }
+
+  /** A full garbage collection through the inspector (needs `inspect: true`), so the heap holds only live objects. */
+  async collectGarbage(timeoutMs = 30_000): Promise<void> {
+    const url = this.inspectorUrl;
+    if (!url) throw new Error("the operator was started without the inspector");
+    const ws = new WebSocket(url);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error("inspector: no answer to HeapProfiler.collectGarbage")),
+          timeoutMs,
+        );
+        ws.addEventListener("open", () =>
+          ws.send(JSON.stringify({ id: 1, method: "HeapProfiler.collectGarbage" })),
+        );
+        ws.addEventListener("message", (event) => {
+          const reply = JSON.parse(String(event.data)) as { id?: number; error?: { message: string } };
+          if (reply.id !== 1) return;
+          clearTimeout(timer);
+          if (reply.error) reject(new Error(`inspector: ${reply.error.message}`));
+          else resolve();
+        });
+        ws.addEventListener("error", () => {
+          clearTimeout(timer);
+          reject(new Error(`inspector: cannot connect to ${url}`));
+        });
+      });
+    } finally {
+      ws.close();
     }
   }
 

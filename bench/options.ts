@@ -62,7 +62,11 @@ export const BENCH_FLAGS = [
     default: "15",
     help: "Wait after each phase of the memory scenario before sampling",
   },
-  { flag: "spread-lifetime", default: "60", help: "Credential lifetime the AWS proxy hands out in spread (s)" },
+  {
+    flag: "spread-lifetime",
+    default: "60",
+    help: "Credential lifetime the AWS proxy hands out in spread (s)",
+  },
   {
     flag: "spread-sts-rate",
     default: "20",
@@ -73,6 +77,7 @@ export const BENCH_FLAGS = [
   { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
   { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
   { flag: "note", default: "", help: "Free text added to the run's heading" },
+  { flag: "keep-logs", default: "", help: "Directory to keep every operator's log in (default: not kept)" },
 ] as const satisfies readonly FlagSpec[];
 
 export interface BenchOptions {
@@ -97,6 +102,7 @@ export interface BenchOptions {
   docs: string;
   chartsDir: string;
   note: string;
+  keepLogs: string;
   /** --no-docs: print only, write nothing. */
   write: boolean;
   /** Flags given below their default (sizes only), e.g. ["--n 200"]. */
@@ -122,7 +128,7 @@ export function parseOptions(argv: string[]): ParsedOptions {
   const reduced: string[] = [];
   for (const f of BENCH_FLAGS) {
     const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
-    if (["scenario", "docs", "charts-dir", "note"].includes(f.flag)) {
+    if (["scenario", "docs", "charts-dir", "note", "keep-logs"].includes(f.flag)) {
       raw[camel(f.flag)] = text;
       continue;
     }
@@ -165,7 +171,9 @@ export function helpText(): string {
     "",
     "Usage: npm run bench -- [flags]",
     "",
-    ...BENCH_FLAGS.map((f) => `  --${f.flag} <value>\n      ${f.help}\n      default ${f.default || "(empty)"}`),
+    ...BENCH_FLAGS.map(
+      (f) => `  --${f.flag} <value>\n      ${f.help}\n      default ${f.default || "(empty)"}`,
+    ),
     "  --no-docs\n      Print the results only; do not write docs/benchmarks.md or charts",
     "  -h, --help",
     "",

@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { ROOT, world } from "../test/support/world.ts";
 import { apiserverVersion } from "./apiserver.ts";
@@ -62,8 +62,8 @@ export class Report {
 
   constructor(options: BenchOptions) {
     this.options = options;
-    this.docsPath = join(ROOT, options.docs);
-    this.chartsDir = join(ROOT, options.chartsDir);
+    this.docsPath = resolve(ROOT, options.docs);
+    this.chartsDir = resolve(ROOT, options.chartsDir);
     this.runId = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
   }
 
@@ -92,7 +92,10 @@ export class Report {
     const w = await world();
     const [apiserver, moto, etcd, git] = await Promise.all([
       apiserverVersion(w.kubeConfig),
-      run(join(ROOT, "testenv", ".venv", "bin", "python"), ["-c", "import moto; print(moto.__version__)"]).then(
+      run(join(ROOT, "testenv", ".venv", "bin", "python"), [
+        "-c",
+        "import moto; print(moto.__version__)",
+      ]).then(
         (r) => r.stdout.trim(),
         () => "unknown",
       ),

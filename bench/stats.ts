@@ -89,6 +89,8 @@ export function perSecond(times: readonly number[], origin: number): number[] {
   return counts;
 }
 
-export const seconds = (ms: number, digits = 2): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(digits) : "–");
-export const mib = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : "–");
+export const seconds = (ms: number, digits = 2): string =>
+  Number.isFinite(ms) ? (ms / 1000).toFixed(digits) : "–";
+export const mib = (bytes: number): string =>
+  Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : "–";
 export const fixed = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : "–");

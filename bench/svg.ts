@@ -30,7 +30,8 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 5, 10].find((m) => m * power >= raw) ?? 10) * power;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push(Number(t.toPrecision(12)));
   return ticks;
 }
 
@@ -46,8 +47,12 @@ export function barChartSvg(c: BarChart): string {
   const x0 = c.edges[0] ?? 0;
   const x1 = c.edges[c.edges.length - 1] ?? 1;
   const yMaxData = Math.max(1, ...c.series.flatMap((s) => s.values), ...(c.hLines ?? []).map((l) => l.y));
-  const yTicks = niceTicks(0, yMaxData * 1.05, 5);
-  const yMax = Math.max(yTicks[yTicks.length - 1] ?? 1, yMaxData);
+  const yTicks = niceTicks(0, yMaxData, 5);
+  const yStep = (yTicks[1] ?? 1) - (yTicks[0] ?? 0) || 1;
+  // The top tick covers the tallest bar, so bars never touch the frame.
+  while ((yTicks.at(-1) ?? 0) < yMaxData * 1.02)
+    yTicks.push(Number(((yTicks.at(-1) ?? 0) + yStep).toPrecision(12)));
+  const yMax = yTicks.at(-1) ?? 1;
   const sx = (x: number) => m.left + ((x - x0) / (x1 - x0 || 1)) * plotW;
   const sy = (y: number) => m.top + plotH - (y / yMax) * plotH;
 
@@ -89,10 +94,10 @@ export function barChartSvg(c: BarChart): string {
       `<text x="${m.left + plotW - 4}" y="${num(sy(l.y) - 5)}" text-anchor="end" fill="${l.color}">${esc(l.label)}</text>`,
     );
   }
-  for (const l of c.vLines ?? []) {
+  for (const [i, l] of (c.vLines ?? []).entries()) {
     out.push(
       `<line x1="${num(sx(l.x))}" x2="${num(sx(l.x))}" y1="${m.top}" y2="${m.top + plotH}" stroke="${l.color}" stroke-width="1.5" stroke-dasharray="4 3"/>`,
-      `<text x="${num(sx(l.x) + 4)}" y="${m.top + 12}" fill="${l.color}">${esc(l.label)}</text>`,
+      `<text x="${num(sx(l.x) + 4)}" y="${m.top + 12 + i * 14}" fill="${l.color}">${esc(l.label)}</text>`,
     );
   }
   out.push(

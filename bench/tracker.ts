@@ -6,6 +6,7 @@ import { Watch } from "@kubernetes/client-node";
 import type { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import type { AWSAssumeRole } from "../src/api/schema.ts";
 import { GROUP, PLURAL, VERSION } from "../src/api/schema.ts";
+import { retry } from "./cluster.ts";
 import { sleep } from "./operator-process.ts";
 
 export interface Issue {
@@ -76,7 +77,8 @@ export class ResourceTracker {
     const deadline = Date.now() + timeoutMs;
     let nextLog = Date.now() + 15_000;
     while (!done()) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${progress()})`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${progress()})`);
       if (Date.now() > nextLog) {
         process.stderr.write(`  … waiting for ${what}: ${progress()}\n`);
         nextLog = Date.now() + 15_000;
@@ -105,12 +107,14 @@ export class ResourceTracker {
   }
 
   private async list(): Promise<void> {
-    const list = (await this.custom.listNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL,
-      namespace: this.namespace,
-    })) as { metadata?: { resourceVersion?: string }; items: AWSAssumeRole[] };
+    const list = (await retry(`list AWSAssumeRoles in ${this.namespace}`, () =>
+      this.custom.listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: this.namespace,
+      }),
+    )) as { metadata?: { resourceVersion?: string }; items: AWSAssumeRole[] };
     for (const item of list.items) this.observe(item, false);
     this.resourceVersion = list.metadata?.resourceVersion ?? "";
   }
@@ -134,7 +138,8 @@ export class ResourceTracker {
         if (code === 410) this.resourceVersion = "";
         // A watch ends quietly after 30 s without events (client-node's inactivity timeout): resume at once.
         // Only real errors back off.
-        this.failures = code !== undefined || (err instanceof Error && err.name !== "TimeoutError") ? this.failures + 1 : 0;
+        this.failures =
+          code !== undefined || (err instanceof Error && err.name !== "TimeoutError") ? this.failures + 1 : 0;
         this.needResume = true;
         void this.resumeLoop();
       },

@@ -27,7 +27,7 @@ interface Round {
   assumeRoles: number;
 }
 
-/** Creates the resources, waits until all are Ready, and measures; `worker` is the process doing the work. */
+/** Creates the resources, waits until all are Ready, and measures; `pid` is the process doing the work. */
 async function measure(
   ctx: BenchContext,
   mode: Mode,
@@ -120,13 +120,18 @@ async function bareLoopRound(ctx: BenchContext): Promise<Round> {
     child.stdout.on("data", (c: Buffer) => (output += c.toString("utf8")));
     child.stderr.on("data", (c: Buffer) => (output += c.toString("utf8")));
     try {
-      const deadline = Date.now() + 60_000;
+      const startDeadline = Date.now() + 60_000;
       while (!output.includes('"event":"ready"')) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`bare loop did not start:\n${output}`);
+        if (child.exitCode !== null || Date.now() > startDeadline)
+          throw new Error(`bare loop did not start:\n${output}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       const round = await measure(ctx, "bare loop", namespace, tracker, child.pid!);
-      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 30_000))]);
+      const doneDeadline = Date.now() + 30_000;
+      while (!output.includes('"event":"done"') && Date.now() < doneDeadline)
+        await new Promise((r) => setTimeout(r, 20));
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 10_000))]);
       if (code !== 0) throw new Error(`bare loop ended with ${String(code)}:\n${output.slice(-2000)}`);
       return round;
     } finally {
@@ -141,7 +146,10 @@ async function bareLoopRound(ctx: BenchContext): Promise<Round> {
 export async function burst(ctx: BenchContext): Promise<void> {
   const { options: o, report } = ctx;
   const order: Mode[] = [];
-  for (let r = 0; r < o.burstRounds; r++) order.push(...(r % 2 === 0 ? (["operator", "bare loop"] as const) : (["bare loop", "operator"] as const)));
+  for (let r = 0; r < o.burstRounds; r++)
+    order.push(
+      ...(r % 2 === 0 ? (["operator", "bare loop"] as const) : (["bare loop", "operator"] as const)),
+    );
   const rounds: Round[] = [];
   for (const [i, mode] of order.entries()) {
     process.stderr.write(`burst: round ${i + 1}/${order.length} (${mode}, ${o.n} resources)\n`);
@@ -149,10 +157,36 @@ export async function burst(ctx: BenchContext): Promise<void> {
   }
 
   const perRound = table(
-    ["round", "mode", "N", "creates done (s)", "all Ready (s)", "Ready/s", "p50 (s)", "p95 (s)", "p99 (s)", "max (s)", "CPU (s)", "AssumeRole"],
+    [
+      "round",
+      "mode",
+      "N",
+      "creates done (s)",
+      "all Ready (s)",
+      "Ready/s",
+      "p50 (s)",
+      "p95 (s)",
+      "p99 (s)",
+      "max (s)",
+      "CPU (s)",
+      "AssumeRole",
+    ],
     rounds.map((r, i) => {
       const s = summarize(r.latencies);
-      return [i + 1, r.mode, r.n, seconds(r.createMs), seconds(r.totalMs), fixed((r.n / r.totalMs) * 1000), seconds(s.p50), seconds(s.p95), seconds(s.p99), seconds(s.max), fixed(r.cpuSeconds), r.assumeRoles];
+      return [
+        i + 1,
+        r.mode,
+        r.n,
+        seconds(r.createMs),
+        seconds(r.totalMs),
+        fixed((r.n / r.totalMs) * 1000),
+        seconds(s.p50),
+        seconds(s.p95),
+        seconds(s.p99),
+        seconds(s.max),
+        fixed(r.cpuSeconds),
+        r.assumeRoles,
+      ];
     }),
     ["r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
   );
@@ -160,7 +194,11 @@ export async function burst(ctx: BenchContext): Promise<void> {
     const rs = rounds.filter((r) => r.mode === mode);
     const n = rs.reduce((a, r) => a + r.n, 0);
     const ms = rs.reduce((a, r) => a + r.totalMs, 0);
-    return { throughput: (n / ms) * 1000, latency: summarize(rs.flatMap((r) => r.latencies)), cpuPer1000: (rs.reduce((a, r) => a + r.cpuSeconds, 0) / n) * 1000 };
+    return {
+      throughput: (n / ms) * 1000,
+      latency: summarize(rs.flatMap((r) => r.latencies)),
+      cpuPer1000: (rs.reduce((a, r) => a + r.cpuSeconds, 0) / n) * 1000,
+    };
   };
   const op = byMode("operator");
   const loop = byMode("bare loop");
@@ -168,8 +206,22 @@ export async function burst(ctx: BenchContext): Promise<void> {
   const summary = table(
     ["mode", "Ready/s", "p50 (s)", "p95 (s)", "p99 (s)", "CPU s per 1000"],
     [
-      ["operator", fixed(op.throughput), seconds(op.latency.p50), seconds(op.latency.p95), seconds(op.latency.p99), fixed(op.cpuPer1000)],
-      ["bare loop", fixed(loop.throughput), seconds(loop.latency.p50), seconds(loop.latency.p95), seconds(loop.latency.p99), fixed(loop.cpuPer1000)],
+      [
+        "operator",
+        fixed(op.throughput),
+        seconds(op.latency.p50),
+        seconds(op.latency.p95),
+        seconds(op.latency.p99),
+        fixed(op.cpuPer1000),
+      ],
+      [
+        "bare loop",
+        fixed(loop.throughput),
+        seconds(loop.latency.p50),
+        seconds(loop.latency.p95),
+        seconds(loop.latency.p99),
+        fixed(loop.cpuPer1000),
+      ],
     ],
     ["l", "r", "r", "r", "r", "r"],
   );
@@ -179,10 +231,18 @@ export async function burst(ctx: BenchContext): Promise<void> {
   const width = (ticks[1] ?? 1) - (ticks[0] ?? 0) || 0.1;
   const end = Math.max(...all);
   const binsOf = (mode: Mode) =>
-    histogram(rounds.filter((r) => r.mode === mode).flatMap((r) => r.latencies).map((ms) => ms / 1000), width, 0, end);
+    histogram(
+      rounds
+        .filter((r) => r.mode === mode)
+        .flatMap((r) => r.latencies)
+        .map((ms) => ms / 1000),
+      width,
+      0,
+      end,
+    );
   const opBins = binsOf("operator");
   const loopBins = binsOf("bare loop");
-  const edges = [...opBins.map((b) => b.from), (opBins.at(-1)?.to ?? width)];
+  const edges = [...opBins.map((b) => b.from), opBins.at(-1)?.to ?? width];
   const chart = report.chart(
     "burst-latency",
     barChartSvg({

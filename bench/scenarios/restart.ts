@@ -64,12 +64,14 @@ export async function restart(ctx: BenchContext): Promise<void> {
     const apiDiff = diffCounts(apiBefore, await apiserverRequests(w.kubeConfig));
     const operatorRequests = tapCounts(tap.requests, t0);
     const records = proxy.records({ sinceSeq: seq });
-    const assumeRoles = records.filter((r) => r.action === "AssumeRole").length;
+    const assumeRoleRecords = records.filter((r) => r.action === "AssumeRole");
+    const assumeRoles = assumeRoleRecords.length;
     const modifications = tracker.totalModifications() - modificationsBefore;
     const ready = [...tracker.byName.values()].filter((t) => t.ready).length;
     const samples = await second.metrics();
     const reconciles = OperatorProcess.sum(samples, "aws_assume_role_reconcile_duration_seconds_count");
 
+    const at = (time: number) => `${time >= t0 ? "+" : "−"}${seconds(Math.abs(time - t0))} s`;
     const rows: (string | number)[][] = [
       ["SIGTERM → old process exited", `${seconds(exitedAt - t0)} s (exit code ${code})`],
       ["new process spawned → caches synced", `${seconds(synced - spawnedAt)} s`],
@@ -78,11 +80,28 @@ export async function restart(ctx: BenchContext): Promise<void> {
       ["workers started → idle", `${seconds(idleAt - started)} s`],
       ["SIGTERM → idle", `${seconds(idleAt - t0)} s`],
       ["reconciles by the new process", reconciles],
-      ["STS AssumeRole calls (proxy record)", assumeRoles],
-      ["all AWS calls (proxy record)", `${records.length} (${[...new Set(records.map((r) => r.action))].join(", ") || "none"})`],
-      ["Secret writes, all clients (apiserver_request_total, POST/PUT/PATCH/DELETE secrets)", countOf(apiDiff, "secrets", WRITES)],
+      [
+        "STS AssumeRole calls (proxy record)",
+        assumeRoles === 0
+          ? 0
+          : `${assumeRoles}: ${assumeRoleRecords
+              .slice(0, 5)
+              .map((r) => `${String(r.params.RoleSessionName)} at SIGTERM ${at(Date.parse(r.time))}`)
+              .join(", ")}`,
+      ],
+      [
+        "all AWS calls (proxy record)",
+        `${records.length} (${[...new Set(records.map((r) => r.action))].join(", ") || "none"})`,
+      ],
+      [
+        "Secret writes, all clients (apiserver_request_total, POST/PUT/PATCH/DELETE secrets)",
+        countOf(apiDiff, "secrets", WRITES),
+      ],
       ["Secret writes by the operator (tap)", countOf(operatorRequests, "secrets", WRITES)],
-      ["status writes by the operator (tap, pincette.net/awsassumeroles/status)", countOf(operatorRequests, "pincette.net/awsassumeroles/status", WRITES)],
+      [
+        "status writes by the operator (tap, pincette.net/awsassumeroles/status)",
+        countOf(operatorRequests, "pincette.net/awsassumeroles/status", WRITES),
+      ],
       ["AWSAssumeRole changes seen by the benchmark's watch", modifications],
       ["Ready=True at the end", `${ready}/${o.n}`],
     ];
