@@ -430,7 +430,7 @@ export const CONDITION_SCHEMA: JSONSchemaProps = {
     reason: {
       type: "string",
       description:
-        "Machine-readable CamelCase reason for the last transition, for example 'AssumeRoleDenied'.",
+        "Machine-readable CamelCase reason for the last transition, for example 'CredentialsReady', 'AccessDenied' or 'SecretConflict'.",
       minLength: 1,
       maxLength: 1024,
       pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
