@@ -14,7 +14,8 @@ test("scripts/demo applies the three original examples, shows them Ready and pro
   t.after(() => {
     // Stop the demo's operator; the test world stays up for the other tests.
     try {
-      process.kill(Number(readFileSync(join(ROOT, ".testenv", "operator.pid"), "utf8")), "SIGTERM");
+      // The demo starts the operator in its own process group (npm and node): stop the whole group.
+      process.kill(-Number(readFileSync(join(ROOT, ".testenv", "operator.pid"), "utf8")), "SIGTERM");
     } catch {
       // not running
     }
