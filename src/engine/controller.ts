@@ -132,7 +132,7 @@ export class Controller {
                 : core.listSecretForAllNamespaces({ labelSelector: SECRET_SELECTOR }),
             onAdd: (s) => this.secretChanged(s),
             onUpdate: (s) => this.secretChanged(s),
-            onDelete: (s) => this.secretChanged(s),
+            onDelete: (s) => this.secretChanged(s, true),
           }),
       ),
       all,
@@ -261,17 +261,15 @@ export class Controller {
     for (const r of this.resources.list(name)) this.queue.add(keyOf(r));
   }
 
-  private secretChanged(s: V1Secret): void {
-    if (!this.working) return;
+  /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */
+  private secretChanged(s: V1Secret, left = false): void {
     const meta = s.metadata ?? {};
     const owner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === KIND);
-    if (owner) {
-      this.queue.add(`${meta.namespace}/${owner.name}`);
-      return;
-    }
     const byUid = meta.annotations?.[SecretAnnotation.ownerUid];
-    const key = byUid ? this.keysByUid.get(byUid) : undefined;
-    if (key) this.queue.add(key);
+    const key = owner ? `${meta.namespace}/${owner.name}` : byUid ? this.keysByUid.get(byUid) : undefined;
+    if (!key) return;
+    if (left) this.reconciler.expectOutsideCache(key);
+    if (this.working) this.queue.add(key);
   }
 }
 

@@ -103,6 +103,8 @@ export class Reconciler {
   private readonly o: ReconcilerOptions;
   private readonly now: () => Date;
   private identityPromise: Promise<CallerIdentity> | undefined;
+  /** Resources whose Secret name must be read live (see currentSecret). */
+  private readonly readLive = new Set<string>();
   /** Our latest Secret write per resource, until the cache has caught up with it. */
   private readonly written = new Map<string, Written>();
   /**
@@ -129,6 +131,7 @@ export class Reconciler {
     this.lastReason.delete(key);
     this.clampReported.delete(key);
     this.durationCap.delete(key);
+    this.readLive.delete(key);
   }
 
   async reconcile(key: string): Promise<QueueResult> {
@@ -399,6 +402,7 @@ export class Reconciler {
         body.metadata!.resourceVersion = p.secret.metadata!.resourceVersion;
         written = await this.o.secretWriter.replace(body);
       }
+      this.readLive.delete(key);
       this.written.set(key, {
         secret: written,
         replacedVersion: p.secret?.metadata?.resourceVersion,
@@ -406,6 +410,8 @@ export class Reconciler {
     } catch (err) {
       this.o.observer?.onRefresh?.(spec.secretType, "failure");
       if (isConflict(err)) {
+        // AlreadyExists: the name is taken outside our cache. Read it live from now on.
+        this.readLive.add(key);
         // Someone wrote or created it meanwhile: look again at once with fresh state.
         log.debug({ err: apiErrorMessage(err) }, "secret write conflicted; retrying");
         throw new RetryableError(`Secret ${spec.secretName} changed while being written`, 0);
@@ -465,8 +471,15 @@ export class Reconciler {
       this.written.delete(key);
     }
     if (cached) return cached;
-    // Not in our label-filtered cache: absent, someone else's, or ours with the label removed.
+    // Not in our label-filtered cache: usually absent. When it may exist (a create found the name taken, or our
+    // Secret left the cache — deleted, or its label removed) the name is read live until we own it again.
+    if (!this.readLive.has(key)) return undefined;
     return this.o.secretWriter.get(namespace, secretName);
+  }
+
+  /** The resource's Secret may exist outside the cache: read it live at the next reconcile. */
+  expectOutsideCache(key: string): void {
+    this.readLive.add(key);
   }
 
   /** Deletes the Secrets this resource owns, except the one named `keep` (after a secretName change: the old). */
