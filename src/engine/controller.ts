@@ -6,12 +6,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
-import {
-  FORCE_REFRESH_ANNOTATION,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  SecretAnnotation,
-} from "../domain/plan.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
 import { Informer } from "../kube/informer.ts";
 import type { MetaObject } from "../kube/informer.ts";
@@ -84,7 +79,7 @@ export class Controller {
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
   private readonly keysByUid = new Map<string, string>();
-  /** uid/generation/force-refresh per resource, to tell status-only updates apart. */
+  /** uid, generation, labels and annotations per resource, to tell status-only updates apart. */
   private readonly signatures = new Map<string, string>();
   private working = false;
   private cachesStarted: Promise<void> | undefined;
@@ -231,12 +226,18 @@ export class Controller {
     const key = keyOf(r);
     if (r.metadata.uid) this.keysByUid.set(r.metadata.uid, key);
     // A status-only update of a failing resource is our own failure report: reconciling at once would bypass the
-    // queue's backoff and call AWS again. Anything else (spec, force-refresh, a status edited by someone) counts.
-    const signature = `${r.metadata.uid}/${r.metadata.generation}/${r.metadata.annotations?.[FORCE_REFRESH_ANNOTATION] ?? ""}`;
+    // queue's backoff and call AWS again. Anything else (spec, metadata, a status edited by someone) counts.
+    const signature = JSON.stringify([
+      r.metadata.uid,
+      r.metadata.generation,
+      r.metadata.labels ?? {},
+      r.metadata.annotations ?? {},
+    ]);
     const statusOnly = this.signatures.get(key) === signature;
     this.signatures.set(key, signature);
     const failing = r.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False") === true;
-    if (statusOnly && failing) return;
+    // Our own status write coming back through the watch needs no reconcile either: its reconcile scheduled the next.
+    if (statusOnly && (failing || this.reconciler.isOwnStatus(key, r))) return;
     if (this.working) this.queue.add(key);
   }
 
@@ -269,6 +270,7 @@ export class Controller {
     const key = owner ? `${meta.namespace}/${owner.name}` : byUid ? this.keysByUid.get(byUid) : undefined;
     if (!key) return;
     if (left) this.reconciler.expectOutsideCache(key);
+    else if (this.reconciler.isOwnSecretWrite(key, s)) return; // our own write echoed back by the watch
     if (this.working) this.queue.add(key);
   }
 }

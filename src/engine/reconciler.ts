@@ -477,6 +477,24 @@ export class Reconciler {
     return this.o.secretWriter.get(namespace, secretName);
   }
 
+  /** Whether this resource's status is exactly what our last status write said (the watch echoing it back). */
+  isOwnStatus(key: string, resource: AWSAssumeRole): boolean {
+    const last = this.lastStatus.get(key);
+    return (
+      last !== undefined &&
+      resource.status !== undefined &&
+      last.wanted === statusFingerprint(normalise(resource.status))
+    );
+  }
+
+  /** Whether this Secret is the object our latest write produced (the watch echoing it back; the cache has it now). */
+  isOwnSecretWrite(key: string, secret: V1Secret): boolean {
+    const version = this.written.get(key)?.secret.metadata?.resourceVersion;
+    if (version === undefined || version !== secret.metadata?.resourceVersion) return false;
+    this.written.delete(key);
+    return true;
+  }
+
   /** The resource's Secret may exist outside the cache: read it live at the next reconcile. */
   expectOutsideCache(key: string): void {
     this.readLive.add(key);
@@ -579,11 +597,7 @@ export class Reconciler {
         this.now(),
       ),
     };
-    const comparable = (s: AWSAssumeRoleStatus) =>
-      canonicalJson({
-        ...s,
-        conditions: (s.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: undefined })),
-      });
+    const comparable = statusFingerprint;
     const wanted = comparable(desired);
     const last = this.lastStatus.get(key);
     const stale = last !== undefined && last.over === resource.metadata.resourceVersion;
@@ -594,6 +608,14 @@ export class Reconciler {
     this.lastStatus.set(key, { wanted, over: resource.metadata.resourceVersion });
     log.debug({ reason }, "status updated");
   }
+}
+
+/** Status for comparison: canonical JSON without the conditions' transition times. */
+function statusFingerprint(s: AWSAssumeRoleStatus): string {
+  return canonicalJson({
+    ...s,
+    conditions: (s.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: undefined })),
+  });
 }
 
 interface StatusExtra {
