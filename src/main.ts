@@ -70,8 +70,7 @@ async function main(): Promise<void> {
     startMetricsServer(config.metricsBindAddress, metrics.registry),
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
-  const resourceGauge = setInterval(() => metrics.resources.set(controller.resourceCount()), 5_000);
-  resourceGauge.unref();
+  metrics.resourceCount = () => controller.resourceCount();
 
   const elector = config.leaderElect
     ? new LeaderElector({

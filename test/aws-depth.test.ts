@@ -9,6 +9,7 @@ import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { awsEnv, eventually, freshNamespace, kubectl, privateProxy, world } from "./support/world.ts";
 import type { ProxyRecord } from "./support/aws-proxy-client.ts";
 import {
+  FAST_RETRY,
   createResource,
   events,
   getResource,
@@ -19,7 +20,6 @@ import {
 import type { EventSummary, RunningOperator } from "./support/operator.ts";
 import { roleSessionName } from "../src/domain/naming.ts";
 
-const FAST = ["--backoff-base-ms", "200", "--backoff-max-ms", "2000", "--permanent-error-retry-ms", "1000"];
 const POD_IDENTITY_TAG_KEYS = [
   "kubernetes-namespace",
   "kubernetes-service-account",
@@ -195,7 +195,7 @@ test("a user sessionTag that repeats an operator tag key in any case is InvalidS
   await startOperator(t, {
     namespaces: [ns],
     awsEndpoint: proxy.url,
-    args: ["--session-tags", "--cluster-name", "demo", ...FAST],
+    args: ["--session-tags", "--cluster-name", "demo", ...FAST_RETRY],
   });
   const keys = { lower: "aws-assume-role-namespace", mixed: "AWS-Assume-Role-Namespace" };
   for (const [name, key] of Object.entries(keys)) {
@@ -434,7 +434,7 @@ test("with half of all AWS calls throttled, 20 resources still all become Ready 
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
   proxy.setFaults([{ kind: "throttle", probability: 0.5 }]);
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   const names = Array.from({ length: 20 }, (_, i) => `app-${i}`);
   await Promise.all(
     names.map((name) =>

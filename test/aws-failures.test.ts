@@ -1,13 +1,16 @@
 // AWS failure handling against the real test world: each kind of failure (denied, throttled, unreachable) shows
 // as its Ready reason, an existing Secret is never touched by a failed refresh, the operator recovers by itself
 // once AWS does, and no credential ever reaches status, events or logs.
+import { FORCE_REFRESH_ANNOTATION } from "../src/domain/plan.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, freshNamespace, kubectl, privateProxy } from "./support/world.ts";
 import type { FaultRule } from "./support/aws-proxy-client.ts";
 import {
+  FAST_RETRY,
   createResource,
   events,
+  forceRefresh,
   getResource,
   mapSpec,
   readSecret,
@@ -16,8 +19,6 @@ import {
   waitForReady,
 } from "./support/operator.ts";
 
-const FAST = ["--backoff-base-ms", "200", "--backoff-max-ms", "2000", "--permanent-error-retry-ms", "1000"];
-const FORCE_REFRESH = "aws-assume-role.pincette.net/force-refresh";
 const DENIED_MESSAGE =
   "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole on resource: " +
   "arn:aws:iam::123456789012:role/my-role";
@@ -30,18 +31,6 @@ const ACCESS_DENIED: FaultRule = {
   message: DENIED_MESSAGE,
 };
 
-async function forceRefresh(namespace: string, name: string, value: string): Promise<void> {
-  await kubectl([
-    "annotate",
-    "--overwrite",
-    "awsassumeroles.pincette.net",
-    name,
-    "-n",
-    namespace,
-    `${FORCE_REFRESH}=${value}`,
-  ]);
-}
-
 function readyOf(r: Awaited<ReturnType<typeof getResource>>) {
   return r.status?.conditions?.find((c) => c.type === "Ready");
 }
@@ -49,7 +38,7 @@ function readyOf(r: Awaited<ReturnType<typeof getResource>>) {
 test("AccessDenied on a refresh keeps the Secret byte for byte, reports the AWS message, and recovers by itself", async (t) => {
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   await createResource(ns, "app", mapSpec("app-aws"));
   const ready = await waitForReady(ns, "app");
   const before = (await readSecret(ns, "app-aws"))!;
@@ -109,7 +98,7 @@ test("a new resource while STS throttles every call is Throttled with no Secret,
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
   proxy.setFaults([{ service: "sts", action: "AssumeRole", kind: "throttle" }]);
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   await createResource(ns, "app", mapSpec("app-aws"));
 
   const throttled = await waitForReady(ns, "app", "False", "Throttled");
@@ -141,7 +130,7 @@ test("with AWS unreachable a resource is AWSUnavailable, an existing Secret is k
   const proxy = await privateProxy(t);
   const drop: FaultRule[] = [{ kind: "drop" }];
   proxy.setFaults(drop);
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
 
   // A fresh operator cannot even learn its own identity.
   await createResource(ns, "first", mapSpec("first-aws"));
@@ -179,7 +168,7 @@ test("with AWS unreachable a resource is AWSUnavailable, an existing Secret is k
 test("status, events and logs never contain the credentials AWS issued, not even when an error message echoes them", async (t) => {
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
-  const operator = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  const operator = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   await createResource(ns, "map", mapSpec("map-aws"));
   await createResource(ns, "file", { roleName: "my-role", secretName: "file-aws", secretType: "File" });
   await createResource(ns, "ecr", {
@@ -214,7 +203,9 @@ test("status, events and logs never contain the credentials AWS issued, not even
   await waitForReady(ns, "map", "True", "CredentialsReady", 15_000);
   await forceRefresh(ns, "file", "1");
   await eventually("the forced refresh of file", async () =>
-    (await readSecret(ns, "file-aws"))?.metadata?.annotations?.[FORCE_REFRESH] === "1" ? true : undefined,
+    (await readSecret(ns, "file-aws"))?.metadata?.annotations?.[FORCE_REFRESH_ANNOTATION] === "1"
+      ? true
+      : undefined,
   );
   await eventually("Refreshed events", async () =>
     (await events(ns)).filter((e) => e.reason === "Refreshed").length >= 2 ? true : undefined,

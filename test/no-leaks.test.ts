@@ -5,11 +5,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, freshNamespace, kubectl, privateProxy } from "./support/world.ts";
 import type { FaultRule, IssuedCredentials } from "./support/aws-proxy-client.ts";
-import { createResource, secretData, startOperator, waitForReady } from "./support/operator.ts";
+import {
+  FAST_RETRY,
+  createResource,
+  forceRefresh,
+  secretData,
+  startOperator,
+  waitForReady,
+} from "./support/operator.ts";
 import { roleSessionName } from "../src/domain/naming.ts";
 
-const FAST = ["--backoff-base-ms", "200", "--backoff-max-ms", "2000", "--permanent-error-retry-ms", "1000"];
-const FORCE_REFRESH = "aws-assume-role.pincette.net/force-refresh";
 const ECR_URL = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
 const ACCESS_DENIED: FaultRule = {
   service: "sts",
@@ -19,18 +24,6 @@ const ACCESS_DENIED: FaultRule = {
   code: "AccessDenied",
   message: "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole",
 };
-
-async function forceRefresh(namespace: string, name: string, value: string): Promise<void> {
-  await kubectl([
-    "annotate",
-    "--overwrite",
-    "awsassumeroles.pincette.net",
-    name,
-    "-n",
-    namespace,
-    `${FORCE_REFRESH}=${value}`,
-  ]);
-}
 
 /** Every secret value AWS handed out, with the forms it could leak in (as is, base64, ECR password). */
 function needles(issued: IssuedCredentials[]): Map<string, string> {
@@ -67,7 +60,7 @@ test("no issued key, token or ECR password appears in logs, Events, status or me
     namespaces: [ns],
     awsEndpoint: proxy.url,
     endpoints: true,
-    args: FAST,
+    args: FAST_RETRY,
   });
 
   // Map, File (with profile and region) and ECR Secrets.

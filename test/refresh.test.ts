@@ -1,11 +1,13 @@
 // Refresh behaviour against the real test world: credentials are replaced before they expire, a restart with fresh
 // Secrets costs no AWS call and no write, a force-refresh annotation issues at once (once per value), and the
 // refresh schedule survives a restart.
+import { FORCE_REFRESH_ANNOTATION } from "../src/domain/plan.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, freshNamespace, kubectl, privateProxy, world } from "./support/world.ts";
 import type { ProxyRecord } from "./support/aws-proxy-client.ts";
 import {
+  FAST_RETRY,
   createResource,
   events,
   getResource,
@@ -16,9 +18,6 @@ import {
   waitForReady,
 } from "./support/operator.ts";
 import { roleSessionName } from "../src/domain/naming.ts";
-
-const FAST = ["--backoff-base-ms", "200", "--backoff-max-ms", "2000", "--permanent-error-retry-ms", "1000"];
-const FORCE_REFRESH = "aws-assume-role.pincette.net/force-refresh";
 
 /** AssumeRole calls the proxy saw for one resource (by its session name). */
 function assumeRoles(proxy: { records(f: { action: string }): ProxyRecord[] }, ns: string, name: string) {
@@ -40,7 +39,7 @@ test("refreshes the Secret before the credentials expire, at about two thirds of
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
   proxy.setLifetime({ stsSeconds: 15 });
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   await createResource(ns, "app", mapSpec("app-aws"));
   const before = await waitForReady(ns, "app");
 
@@ -114,7 +113,7 @@ test("a restart with fresh Secrets makes no AssumeRole call and rewrites nothing
   const proxy = await privateProxy(t);
   // One worker: the restarted operator reconciles the resources in list order (by name), so the restore of
   // "b-restored" shows that "a-kept" has been reconciled before it.
-  const args = [...FAST, "--max-concurrent-reconciles", "1"];
+  const args = [...FAST_RETRY, "--max-concurrent-reconciles", "1"];
   const first = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args });
   await createResource(ns, "a-kept", mapSpec("a-kept-aws"));
   await createResource(ns, "b-restored", mapSpec("b-restored-aws"));
@@ -173,7 +172,7 @@ test("a restart with fresh Secrets makes no AssumeRole call and rewrites nothing
 test("a new force-refresh value issues fresh credentials at once; the same value again issues nothing", async (t) => {
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   const manifest = (annotations: Record<string, string>, labels: Record<string, string> = {}) =>
     JSON.stringify({
       apiVersion: "pincette.net/v1",
@@ -186,7 +185,7 @@ test("a new force-refresh value issues fresh credentials at once; the same value
   const original = (await secretData(ns, "app-aws"))!;
   assert.equal(proxy.records({ action: "AssumeRole" }).length, 1);
 
-  await kubectl(["apply", "-f", "-"], manifest({ [FORCE_REFRESH]: "one" }));
+  await kubectl(["apply", "-f", "-"], manifest({ [FORCE_REFRESH_ANNOTATION]: "one" }));
   const forced = await eventually(
     "new credentials after force-refresh=one",
     async () => {
@@ -200,7 +199,7 @@ test("a new force-refresh value issues fresh credentials at once; the same value
   assert.equal(forced.awsAccessKeyId, calls[1]!.issued?.accessKeyId);
   assert.equal(forced.awsSessionToken, calls[1]!.issued?.sessionToken);
   const forcedSecret = (await readSecret(ns, "app-aws"))!;
-  assert.equal(forcedSecret.metadata?.annotations?.[FORCE_REFRESH], "one");
+  assert.equal(forcedSecret.metadata?.annotations?.[FORCE_REFRESH_ANNOTATION], "one");
   const after = await eventually("status after the forced refresh", async () => {
     const r = await getResource(ns, "app");
     return r.status?.lastRefreshTime !== ready.status?.lastRefreshTime ? r : undefined;
@@ -212,7 +211,7 @@ test("a new force-refresh value issues fresh credentials at once; the same value
   assert.equal(event.type, "Normal");
 
   // The same value again, with an unrelated change so the operator does see an update.
-  await kubectl(["apply", "-f", "-"], manifest({ [FORCE_REFRESH]: "one" }, { touched: "yes" }));
+  await kubectl(["apply", "-f", "-"], manifest({ [FORCE_REFRESH_ANNOTATION]: "one" }, { touched: "yes" }));
   await staysTheSame(1500, async () => {
     const n = proxy.records({ action: "AssumeRole" }).length;
     if (n !== 2) return `re-applying force-refresh=one issued ${n - 2} more AssumeRole`;
@@ -223,9 +222,11 @@ test("a new force-refresh value issues fresh credentials at once; the same value
   });
 
   // A later new value still works, and costs exactly one call: the re-apply left nothing pending.
-  await kubectl(["apply", "-f", "-"], manifest({ [FORCE_REFRESH]: "two" }, { touched: "yes" }));
+  await kubectl(["apply", "-f", "-"], manifest({ [FORCE_REFRESH_ANNOTATION]: "two" }, { touched: "yes" }));
   await eventually("the Secret marked with force-refresh=two", async () =>
-    (await readSecret(ns, "app-aws"))?.metadata?.annotations?.[FORCE_REFRESH] === "two" ? true : undefined,
+    (await readSecret(ns, "app-aws"))?.metadata?.annotations?.[FORCE_REFRESH_ANNOTATION] === "two"
+      ? true
+      : undefined,
   );
   assert.equal(proxy.records({ action: "AssumeRole" }).length, 3);
 });
@@ -233,7 +234,7 @@ test("a new force-refresh value issues fresh credentials at once; the same value
 test("the refresh schedule is stable across a restart: nextRefreshTime is recomputed identically", async (t) => {
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
-  const first = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  const first = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   await createResource(ns, "app", mapSpec("app-aws"));
   const before = (await waitForReady(ns, "app")).status!;
   assert.ok(before.nextRefreshTime);
@@ -253,7 +254,7 @@ test("the refresh schedule is stable across a restart: nextRefreshTime is recomp
   ]);
   assert.equal((await getResource(ns, "app")).status?.nextRefreshTime, undefined);
 
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   const after = await eventually("the schedule back in status", async () => {
     const r = await getResource(ns, "app");
     return r.status?.nextRefreshTime ? r.status : undefined;
@@ -267,7 +268,7 @@ test("the refresh schedule is stable across a restart: nextRefreshTime is recomp
 test("a schedule removed from status while the operator runs is written back", async (t) => {
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);
-  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST });
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, args: FAST_RETRY });
   await createResource(ns, "app", mapSpec("app-aws"));
   const before = (await waitForReady(ns, "app")).status!;
 

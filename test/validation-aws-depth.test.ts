@@ -3,39 +3,10 @@
 // door with a message that names the field and says in words what is accepted. No operator runs here.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiException } from "@kubernetes/client-node";
 import { world } from "./support/world.ts";
-import { ensureCrd } from "./support/operator.ts";
+import { ensureCrd, rejection } from "./support/operator.ts";
 
 const VALID = { roleName: "my-role", secretName: "my-secret", secretType: "Map" };
-
-/** A server-side dry-run create of `spec`; the API server's message when it refuses, a failure when it accepts. */
-async function rejection(spec: Record<string, unknown>): Promise<string> {
-  await ensureCrd();
-  const w = await world();
-  try {
-    await w.custom.createNamespacedCustomObject({
-      group: "pincette.net",
-      version: "v1",
-      plural: "awsassumeroles",
-      namespace: "default",
-      body: {
-        apiVersion: "pincette.net/v1",
-        kind: "AWSAssumeRole",
-        metadata: { generateName: "bad-" },
-        spec,
-      },
-      dryRun: "All",
-    });
-  } catch (err) {
-    assert.ok(err instanceof ApiException, `expected an API error, got ${String(err)}`);
-    assert.equal(err.code, 422, "422 Unprocessable Entity");
-    const message = (JSON.parse(err.body as string) as { message?: string }).message;
-    assert.ok(message, "the Status has a message");
-    return message;
-  }
-  assert.fail(`the API server accepted ${JSON.stringify(spec)}`);
-}
 
 /** Names the field, and explains the rule rather than quoting a regular expression. */
 function assertReadable(message: string, field: string, says: string | RegExp): void {

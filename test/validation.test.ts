@@ -5,44 +5,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ApiException } from "@kubernetes/client-node";
-import { ROOT, eventually, freshNamespace, kubectl, world } from "./support/world.ts";
-import { ensureCrd, getResource } from "./support/operator.ts";
+import { ROOT, eventually, freshNamespace, kubectl } from "./support/world.ts";
+import { ensureCrd, getResource, rejection } from "./support/operator.ts";
 
 const ECR_URL = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
 const VALID = { roleName: "my-role", secretName: "my-secret", secretType: "Map" };
 const ECR_RULE = "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
-
-/**
- * Creates a resource with `spec` as a server-side dry run (full validation, nothing stored, so the default
- * namespace will do); returns the API server's message when it refuses, fails when it accepts.
- */
-async function rejection(spec: Record<string, unknown>): Promise<string> {
-  await ensureCrd();
-  const w = await world();
-  try {
-    await w.custom.createNamespacedCustomObject({
-      group: "pincette.net",
-      version: "v1",
-      plural: "awsassumeroles",
-      namespace: "default",
-      body: {
-        apiVersion: "pincette.net/v1",
-        kind: "AWSAssumeRole",
-        metadata: { generateName: "bad-" },
-        spec,
-      },
-      dryRun: "All",
-    });
-  } catch (err) {
-    assert.ok(err instanceof ApiException, `expected an API error, got ${String(err)}`);
-    assert.equal(err.code, 422, "422 Unprocessable Entity");
-    const message = (JSON.parse(err.body as string) as { message?: string }).message;
-    assert.ok(message, "the Status has a message");
-    return message;
-  }
-  assert.fail(`the API server accepted ${JSON.stringify(spec)}`);
-}
 
 /** A message a person can read: it names the field, and it does not answer with a regular expression. */
 function assertReadable(message: string, field: string): void {

@@ -6,6 +6,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
+import { READY } from "../domain/conditions.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
 import { Informer } from "../kube/informer.ts";
@@ -13,7 +14,7 @@ import type { MetaObject } from "../kube/informer.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
-import { Reconciler } from "./reconciler.ts";
+import { Reconciler, fingerprint, splitKey } from "./reconciler.ts";
 import type { Cache, ReconcilerOptions } from "./reconciler.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -156,7 +157,7 @@ export class Controller {
       backoff: o.backoff,
       handler: (key) => this.reconciler.reconcile(key),
       onError: (key, err) => {
-        const [namespace, name] = [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)];
+        const [namespace, name] = splitKey(key);
         o.logger.debug(
           { namespace, name, err: (err as Error).message },
           "reconcile failed; retrying with backoff",
@@ -227,7 +228,8 @@ export class Controller {
     if (r.metadata.uid) this.keysByUid.set(r.metadata.uid, key);
     // A status-only update of a failing resource is our own failure report: reconciling at once would bypass the
     // queue's backoff and call AWS again. Anything else (spec, metadata, a status edited by someone) counts.
-    const signature = JSON.stringify([
+    // Hashed: annotations may hold a whole manifest (kubectl's last-applied-configuration).
+    const signature = fingerprint([
       r.metadata.uid,
       r.metadata.generation,
       r.metadata.labels ?? {},
@@ -235,7 +237,7 @@ export class Controller {
     ]);
     const statusOnly = this.signatures.get(key) === signature;
     this.signatures.set(key, signature);
-    const failing = r.status?.conditions?.some((c) => c.type === "Ready" && c.status === "False") === true;
+    const failing = r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
     // Our own status write coming back through the watch needs no reconcile either: its reconcile scheduled the next.
     if (statusOnly && (failing || this.reconciler.isOwnStatus(key, r))) return;
     if (this.working) this.queue.add(key);

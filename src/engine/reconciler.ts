@@ -8,7 +8,7 @@ import { API_VERSION, KIND } from "../api/schema.ts";
 import type { AWSAssumeRole, AWSAssumeRoleStatus, SecretType } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import type { AwsAccess } from "../aws/aws.ts";
-import { READY, Reason, readyCondition, setCondition } from "../domain/conditions.ts";
+import { Reason, readyCondition, setCondition } from "../domain/conditions.ts";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
 import { parseEcrRegistryUrl, roleSessionName } from "../domain/naming.ts";
 import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
@@ -597,11 +597,10 @@ export class Reconciler {
         this.now(),
       ),
     };
-    const comparable = statusFingerprint;
-    const wanted = comparable(desired);
+    const wanted = statusFingerprint(desired);
     const last = this.lastStatus.get(key);
     const stale = last !== undefined && last.over === resource.metadata.resourceVersion;
-    if (wanted === comparable(normalise(current)) || (stale && wanted === last.wanted)) return;
+    if (wanted === statusFingerprint(normalise(current)) || (stale && wanted === last.wanted)) return;
     const patch: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(desired)) patch[k] = v ?? null;
     await this.o.statusWriter.patchStatus(resource.metadata.namespace!, resource.metadata.name!, patch);
@@ -687,15 +686,14 @@ export function splitKey(key: string): [string, string] {
   return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
-/** A stable fingerprint of a JSON-able value (keys sorted by the caller's construction order). */
+/** A stable fingerprint of a JSON-able value, independent of object key order. */
 export function fingerprint(value: unknown): string {
-  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 32);
+  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 32);
 }
 
-/** Fingerprint of a Secret's data (base64 values), independent of key order. */
+/** Fingerprint of a Secret's data (base64 values). */
 export function dataFingerprint(data: Record<string, string> | undefined): string {
-  const entries = Object.entries(data ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return fingerprint(entries);
+  return fingerprint(data ?? {});
 }
 
 function observe(secret: V1Secret): ObservedSecret {
@@ -708,5 +706,3 @@ function observe(secret: V1Secret): ObservedSecret {
     dataHash: dataFingerprint(secret.data),
   };
 }
-
-export { READY };

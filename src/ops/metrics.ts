@@ -70,12 +70,20 @@ export class Metrics {
       help: "1 while this replica is the leader (or leader election is off), else 0",
       registers,
     });
+    const resources = () => this.resourceCount();
     this.resources = new Gauge({
       name: `${PREFIX}resources`,
       help: "AWSAssumeRole resources in the cache",
       registers,
+      // Read at scrape time, so nothing has to poll the cache.
+      collect() {
+        this.set(resources());
+      },
     });
   }
+
+  /** Where the resources gauge reads its value at scrape time. */
+  resourceCount: () => number = () => 0;
 
   aws(): AwsObserver {
     return {

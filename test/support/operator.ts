@@ -9,7 +9,10 @@ import { join } from "node:path";
 import { ROOT, awsEnv, eventually, kubectl, world } from "./world.ts";
 import type { TestContext } from "./world.ts";
 import type { AWSAssumeRole } from "../../src/api/schema.ts";
+import assert from "node:assert/strict";
+import { ApiException } from "@kubernetes/client-node";
 import type { V1Secret } from "@kubernetes/client-node";
+import { FORCE_REFRESH_ANNOTATION } from "../../src/domain/plan.ts";
 
 const NODE = join(ROOT, "node_modules", ".bin", "node");
 const MAIN = join(ROOT, "src", "main.ts");
@@ -267,4 +270,55 @@ export async function events(namespace: string): Promise<EventSummary[]> {
     name: e.involvedObject.name,
     count: e.count ?? 1,
   }));
+}
+
+/** Operator flags for tests that wait on retries: short backoff instead of the production defaults. */
+export const FAST_RETRY = [
+  "--backoff-base-ms",
+  "200",
+  "--backoff-max-ms",
+  "2000",
+  "--permanent-error-retry-ms",
+  "1000",
+];
+
+/** Sets the resource's force-refresh annotation (kubectl annotate), as a user would. */
+export async function forceRefresh(namespace: string, name: string, value: string): Promise<void> {
+  await kubectl([
+    "annotate",
+    "--overwrite",
+    "awsassumeroles.pincette.net",
+    name,
+    "-n",
+    namespace,
+    `${FORCE_REFRESH_ANNOTATION}=${value}`,
+  ]);
+}
+
+/** A server-side dry-run create of `spec`: the API server's message when it refuses, a failure when it accepts. */
+export async function rejection(spec: Record<string, unknown>): Promise<string> {
+  await ensureCrd();
+  const w = await world();
+  try {
+    await w.custom.createNamespacedCustomObject({
+      group: "pincette.net",
+      version: "v1",
+      plural: "awsassumeroles",
+      namespace: "default",
+      body: {
+        apiVersion: "pincette.net/v1",
+        kind: "AWSAssumeRole",
+        metadata: { generateName: "bad-" },
+        spec,
+      },
+      dryRun: "All",
+    });
+  } catch (err) {
+    assert.ok(err instanceof ApiException, `expected an API error, got ${String(err)}`);
+    assert.equal(err.code, 422, "422 Unprocessable Entity");
+    const message = (JSON.parse(err.body as string) as { message?: string }).message;
+    assert.ok(message, "the Status has a message");
+    return message;
+  }
+  assert.fail(`the API server accepted ${JSON.stringify(spec)}`);
 }
