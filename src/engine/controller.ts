@@ -8,14 +8,16 @@ import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { READY } from "../domain/conditions.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
-import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
+import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { Informer } from "../kube/informer.ts";
 import type { MetaObject } from "../kube/informer.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
-import { Reconciler, fingerprint, splitKey } from "./reconciler.ts";
-import type { Cache, ReconcilerOptions } from "./reconciler.ts";
+import { contentHash } from "./content-hash.ts";
+import type { Cache } from "./ports.ts";
+import { Reconciler, splitKey } from "./reconciler.ts";
+import type { ReconcilerOptions } from "./reconciler.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
@@ -80,8 +82,8 @@ export class Controller {
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
   private readonly keysByUid = new Map<string, string>();
-  /** uid, generation, labels and annotations per resource, to tell status-only updates apart. */
-  private readonly signatures = new Map<string, string>();
+  /** Hash of uid, generation, labels and annotations per resource, to tell status-only updates apart. */
+  private readonly metadataHashes = new Map<string, string>();
   private working = false;
   private cachesStarted: Promise<void> | undefined;
 
@@ -156,11 +158,11 @@ export class Controller {
       concurrency: o.concurrency,
       backoff: o.backoff,
       handler: (key) => this.reconciler.reconcile(key),
-      onError: (key, err) => {
+      onError: (key, err, kind) => {
         const [namespace, name] = splitKey(key);
         o.logger.debug(
-          { namespace, name, err: (err as Error).message },
-          "reconcile failed; retrying with backoff",
+          { namespace, name, err: err.message, kind },
+          kind === "temporaryError" ? "reconcile failed; retrying with backoff" : "reconcile failed",
         );
       },
       ...(o.queueMetrics ? { metrics: o.queueMetrics } : {}),
@@ -229,14 +231,14 @@ export class Controller {
     // A status-only update of a failing resource is our own failure report: reconciling at once would bypass the
     // queue's backoff and call AWS again. Anything else (spec, metadata, a status edited by someone) counts.
     // Hashed: annotations may hold a whole manifest (kubectl's last-applied-configuration).
-    const signature = fingerprint([
+    const metadataHash = contentHash([
       r.metadata.uid,
       r.metadata.generation,
       r.metadata.labels ?? {},
       r.metadata.annotations ?? {},
     ]);
-    const statusOnly = this.signatures.get(key) === signature;
-    this.signatures.set(key, signature);
+    const statusOnly = this.metadataHashes.get(key) === metadataHash;
+    this.metadataHashes.set(key, metadataHash);
     const failing = r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
     // Our own status write coming back through the watch needs no reconcile either: its reconcile scheduled the next.
     if (statusOnly && (failing || this.reconciler.isOwnStatus(key, r))) return;
@@ -245,7 +247,7 @@ export class Controller {
 
   private resourceDeleted(r: AWSAssumeRole): void {
     const key = keyOf(r);
-    this.signatures.delete(key);
+    this.metadataHashes.delete(key);
     if (r.metadata.uid) this.keysByUid.delete(r.metadata.uid);
     this.queue.forget(key);
     this.reconciler.forget(key);
