@@ -12,6 +12,7 @@ import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { Informer } from "../kube/informer.ts";
 import type { MetaObject } from "../kube/informer.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
+import { PermittedRolesWatch } from "./permitted-roles.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
 import { contentHash } from "./content-hash.ts";
@@ -76,8 +77,7 @@ export class Controller {
   private readonly resources: InformerGroup<AWSAssumeRole>;
   private readonly secrets: InformerGroup<V1Secret>;
   private readonly namespaces: Informer<V1Namespace> | undefined;
-  /** Last seen permitted-roles annotation per namespace, to requeue only on a change. */
-  private readonly permittedRoles = new Map<string, string | undefined>();
+  private readonly permittedRoles = new PermittedRolesWatch();
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
@@ -143,7 +143,7 @@ export class Controller {
           list: () => core.listNamespace(),
           onAdd: (n) => this.namespaceChanged(n),
           onUpdate: (n) => this.namespaceChanged(n),
-          onDelete: (n) => this.namespaceChanged(n),
+          onDelete: (n) => this.namespaceDeleted(n),
         })
       : undefined;
     this.reconciler = new Reconciler({
@@ -256,14 +256,16 @@ export class Controller {
 
   private namespaceChanged(n: V1Namespace): void {
     const name = n.metadata?.name ?? "";
-    const annotation = n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
-    const known = this.permittedRoles.has(name);
-    if (known && this.permittedRoles.get(name) === annotation) return;
-    this.permittedRoles.set(name, annotation);
+    if (!this.permittedRoles.changed(name, n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION])) return;
     // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled
     // before the namespace was in the cache, and so found not permitted. Look at them again.
     if (!this.working) return;
     for (const r of this.resources.list(name)) this.queue.add(keyOf(r));
+  }
+
+  /** The namespace controller deletes a namespace's contents before the namespace: nothing to requeue. */
+  private namespaceDeleted(n: V1Namespace): void {
+    this.permittedRoles.deleted(n.metadata?.name ?? "");
   }
 
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */

@@ -188,4 +188,92 @@ describe("Reconciler", () => {
     assert.deepEqual(await h.reconciler.reconcile("ns/r"), { kind: "done" });
     assert.equal(h.reconciler.trackedResources(), 0);
   });
+
+  describe("in-memory state: one record per resource, reset on a spec change, dropped on delete", () => {
+    const rejectAbove3600 = (h: ReturnType<typeof harness>) => (r: { durationSeconds: number }) =>
+      r.durationSeconds > 3600
+        ? awsError(
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+          )
+        : credentials(h.clock.now, r.durationSeconds);
+
+    test("forgets the accepted-duration cap when the spec changes", async () => {
+      const h = harness();
+      h.aws.answers = [rejectAbove3600(h)];
+      h.resources.apply("r", { roleName: "short", durationSeconds: 43200 });
+      await h.reconciler.reconcile("ns/r");
+      // Another role, which allows 12 hours.
+      h.aws.answers = [(r) => credentials(h.clock.now, r.durationSeconds)];
+      h.resources.apply("r", { roleName: "long", durationSeconds: 43200 });
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(
+        h.aws.requests.map((r) => r.durationSeconds),
+        [43200, 3600, 43200],
+        "the new spec asks for its own duration",
+      );
+      assert.equal(ready(h)?.status, "True");
+      assert.doesNotMatch(ready(h)?.message ?? "", /sessions last/);
+    });
+
+    test("reports the one-hour role-chaining clamp once per spec", async () => {
+      const h = harness();
+      h.aws.identity = { ...h.aws.identity, assumedRole: true };
+      h.resources.apply("r", { durationSeconds: 7200 });
+      await h.reconciler.reconcile("ns/r");
+      h.clock.now = new Date(T0.getTime() + 50 * MIN);
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(h.events.reasons(), ["DurationClamped", "Created", "Refreshed"]);
+      h.resources.apply("r", { durationSeconds: 10800 });
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(h.events.reasons(), [
+        "DurationClamped",
+        "Created",
+        "Refreshed",
+        "DurationClamped",
+        "Refreshed",
+      ]);
+    });
+
+    test("repeated refreshes emit the same event message, so the recorder aggregates them", async () => {
+      const h = harness();
+      h.resources.apply("r", {});
+      await h.reconciler.reconcile("ns/r");
+      for (let i = 1; i <= 3; i++) {
+        h.clock.now = new Date(T0.getTime() + i * 10 * MIN);
+        await h.reconciler.reconcile("ns/r");
+      }
+      const refreshed = h.events.events.filter((e) => e.reason === "Refreshed").map((e) => e.message);
+      assert.equal(refreshed.length, 3);
+      assert.equal(new Set(refreshed).size, 1, `messages differ: ${refreshed.join(" | ")}`);
+    });
+
+    test("a Secret leaving the cache after its resource was deleted leaves no state behind", async () => {
+      const h = harness();
+      h.resources.apply("r", {});
+      await h.reconciler.reconcile("ns/r");
+      h.resources.objects.delete("ns/r");
+      h.reconciler.forget("ns/r");
+      h.reconciler.expectOutsideCache("ns/r");
+      assert.equal(h.reconciler.trackedResources(), 0);
+    });
+
+    test("a resource deleted and created again under the same name starts from a fresh record", async () => {
+      const h = harness();
+      h.aws.answers = [rejectAbove3600(h)];
+      h.resources.apply("r", { durationSeconds: 43200 });
+      await h.reconciler.reconcile("ns/r");
+      h.resources.objects.delete("ns/r");
+      h.secrets.objects.clear();
+      const again = h.resources.apply("r", { durationSeconds: 43200 });
+      again.metadata.uid = "uid-r-2";
+      h.resources.objects.set("ns/r", again);
+      h.aws.answers = [(r) => credentials(h.clock.now, r.durationSeconds)];
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(
+        h.aws.requests.map((r) => r.durationSeconds),
+        [43200, 3600, 43200],
+      );
+    });
+  });
 });

@@ -304,12 +304,12 @@ export class Reconciler {
       { secretName: spec.secretName, cause: p.cause, expirationTime, nextRefreshTime },
       created ? "secret created" : "secret refreshed",
     );
+    // No times in the message (status has them): repeats of the same event aggregate into one with a count.
     this.status.event(
       resource,
       "Normal",
       created ? "Created" : "Refreshed",
-      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)}); ` +
-        `credentials expire at ${expirationTime.toISOString()}`,
+      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)})`,
     );
     await this.secrets.deleteOwned(resource, log, spec.secretName, signal);
     await this.status.ready(
@@ -341,6 +341,9 @@ export class Reconciler {
 
   /** The resource's Secret may exist outside the cache: read it live at the next reconcile. */
   expectOutsideCache(key: string): void {
+    // Only for a resource that exists: the Secret of a deleted resource leaves the cache after it (no new record).
+    const [namespace, name] = splitKey(key);
+    if (!this.o.resources.get(namespace, name)) return;
     this.states.hint(key).readSecretLive = true;
   }
 
