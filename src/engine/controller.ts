@@ -37,7 +37,13 @@ export interface ControllerOptions extends Omit<
   queueMetrics?: QueueMetrics;
   /** Namespace limits: watch Namespaces for their permitted-roles annotation. */
   namespacePermissions: boolean;
+  /** Deadline of one status write. */
+  requestTimeoutMs?: number;
+  /** Deadline of one reconcile: every outside call it makes is aborted then, and it is retried with backoff. */
+  reconcileTimeoutMs?: number;
 }
+
+const DEFAULT_RECONCILE_TIMEOUT_MS = 60_000;
 
 /** Several informers (one per watched namespace, or one for all) behind one cache interface. */
 class InformerGroup<T extends MetaObject> implements Cache<T> {
@@ -92,7 +98,7 @@ export class Controller {
     this.stallAfterMs = o.stallAfterMs;
     const all = o.namespaces.length === 0;
     const scopes = all ? [undefined] : o.namespaces;
-    const resourceClient = new AWSAssumeRoleClient(o.kubeConfig);
+    const resourceClient = new AWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
     const core = o.kubeConfig.makeApiClient(CoreV1Api);
     const common = {
       kubeConfig: o.kubeConfig,
@@ -157,7 +163,11 @@ export class Controller {
     this.queue = new WorkQueue({
       concurrency: o.concurrency,
       backoff: o.backoff,
-      handler: (key) => this.reconciler.reconcile(key),
+      handler: (key) =>
+        this.reconciler.reconcile(
+          key,
+          AbortSignal.timeout(o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS),
+        ),
       onError: (key, err, kind) => {
         const [namespace, name] = splitKey(key);
         o.logger.debug(

@@ -276,4 +276,18 @@ describe("Reconciler", () => {
       );
     });
   });
+
+  test("a call that never answers ends at the reconcile's deadline as a temporary error; the Secret is kept", async () => {
+    const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    const before = h.secrets.get("ns", "r-aws");
+    h.aws.hang = true;
+    h.clock.now = new Date(T0.getTime() + 10 * MIN);
+    const result = await h.reconciler.reconcile("ns/r", AbortSignal.timeout(50));
+    assert.equal(result.kind, "temporaryError");
+    assert.equal(ready(h)?.reason, "AWSUnavailable");
+    assert.match(ready(h)?.message ?? "", /no answer before the deadline/);
+    assert.deepEqual(h.secrets.get("ns", "r-aws"), before);
+  });
 });

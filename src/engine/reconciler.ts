@@ -389,7 +389,12 @@ export class Reconciler {
       ? ` The existing Secret is kept until it is refreshed.`
       : "";
     await this.status.fail(resource, state, log, err.reason, `${err.message}.${secretNote}`, extra, signal);
-    return err.temporary ? temporaryError(err) : terminalError(err, this.o.permanentErrorRetryMs);
+    if (!err.temporary) return terminalError(err, this.o.permanentErrorRetryMs);
+    // A call that got no answer held a worker until its deadline: back off further (up to the permanent-error
+    // delay), so resources whose AWS endpoint hangs cannot take every worker from the others.
+    return err.timedOut
+      ? temporaryError(err, { maxBackoffMs: this.o.permanentErrorRetryMs })
+      : temporaryError(err);
   }
 }
 
