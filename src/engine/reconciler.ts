@@ -17,12 +17,13 @@ import {
 } from "../domain/namespace-permissions.ts";
 import { FORCE_REFRESH_ANNOTATION, SecretAnnotation, plan, scheduledRefresh } from "../domain/plan.ts";
 import type { ObservedSecret, RefreshCause } from "../domain/plan.ts";
-import { secretExpirationTime } from "../domain/schedule.ts";
+import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
 import { InvalidSessionError, roleArnOf, sessionPolicy, sessionTags } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
 import { contentHash, dataHash } from "./content-hash.ts";
 import { CredentialSource } from "./credential-source.ts";
+import type { Obtained } from "./credential-source.ts";
 import type { AwsAccess, Cache, EventSink, ReconcileObserver, SecretWriter, StatusWriter } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
@@ -174,6 +175,8 @@ export class Reconciler {
         await this.status.fail(resource, state, log, Reason.SecretConflict, decision.message, {}, ctx.signal);
         return requeueAfter(this.o.conflictRetryMs);
       case "keep": {
+        // The credentials in the Secret came with an implausible expiry: keep backing off until AWS answers well.
+        if (state.expirationAnomaly) return this.expirationAnomaly(ctx, state.expirationAnomaly, {});
         await this.secrets.deleteOwned(resource, log, spec.secretName, ctx.signal);
         const annotations = secret?.metadata?.annotations ?? {};
         const roleArn = annotations[SecretAnnotation.roleArn];
@@ -265,6 +268,15 @@ export class Reconciler {
       obtained.credentials.expirationTime,
       obtained.ecrToken?.expirationTime,
     );
+    const anomaly = this.checkExpiration(obtained, lastRefreshTime);
+    const reportAnomaly = (message: string): Promise<ReconcileResult> => {
+      this.o.observer?.onRefresh?.(spec.secretType, "failure");
+      log.warn({ expirationTime: anomaly?.expirationTime, durationSeconds }, message);
+      state.expirationAnomaly = message;
+      return this.expirationAnomaly(ctx, message, { roleArn });
+    };
+    // Without a valid time there is nothing to schedule or to write in the Secret's annotations.
+    if (anomaly?.problem === "invalid") return reportAnomaly(anomaly.message);
     const body = secretBody({
       resource,
       credentials: obtained.credentials,
@@ -293,8 +305,11 @@ export class Reconciler {
       return temporaryError(new Error(message));
     }
 
-    this.o.observer?.onRefresh?.(spec.secretType, "success");
     this.o.observer?.onExpirationTime?.(namespace, name, expirationTime);
+    // The credentials may still work (a skewed clock): they are in the Secret, and the problem is reported.
+    if (anomaly) return reportAnomaly(anomaly.message);
+    state.expirationAnomaly = undefined;
+    this.o.observer?.onRefresh?.(spec.secretType, "success");
     const nextRefreshTime = scheduledRefresh(resource.metadata.uid!, lastRefreshTime, expirationTime, {
       refreshRatio: this.o.refreshRatio,
       jitterFraction: this.o.jitterFraction,
@@ -327,6 +342,57 @@ export class Reconciler {
       signal,
     );
     return requeueAfter(nextRefreshTime.getTime() - this.now().getTime());
+  }
+
+  /**
+   * Reports an implausible expiry (InvalidExpiration, one Warning per distinct message) and backs off: each attempt
+   * writes the Secret at most once, and the queue's backoff grows up to the permanent-error delay.
+   */
+  private async expirationAnomaly(
+    ctx: Context,
+    message: string,
+    extra: StatusTimes,
+  ): Promise<ReconcileResult> {
+    await this.status.fail(
+      ctx.resource,
+      ctx.state,
+      ctx.log,
+      Reason.InvalidExpiration,
+      message,
+      extra,
+      ctx.signal,
+    );
+    return temporaryError(new Error(message), { maxBackoffMs: this.o.permanentErrorRetryMs });
+  }
+
+  /** An implausible expiry in AWS's answer, described for the person running kubectl describe. */
+  private checkExpiration(
+    obtained: Obtained,
+    now: Date,
+  ): { problem: "invalid" | "past" | "too-soon"; message: string; expirationTime: string } | undefined {
+    const checks = [
+      ["credentials", obtained.credentials.expirationTime],
+      ...(obtained.ecrToken ? [["ECR token", obtained.ecrToken.expirationTime] as const] : []),
+    ] as const;
+    for (const [what, expirationTime] of checks) {
+      const problem = expirationProblem(expirationTime, now, obtained.durationSeconds);
+      if (!problem) continue;
+      const described = {
+        invalid: "an expiry that is not a valid time",
+        past: "an expiry that has already passed",
+        "too-soon": "an expiry less than a minute (or 1 % of the requested duration) away",
+      }[problem];
+      // No times in the message: a repeat is the same Warning, aggregated, not a new one per retry.
+      return {
+        problem,
+        expirationTime: Number.isNaN(expirationTime.getTime()) ? "invalid" : expirationTime.toISOString(),
+        message:
+          `AWS returned ${what} with ${described}. The likely cause is clock skew between this node and AWS ` +
+          `(check NTP). ${problem === "invalid" ? "The Secret was left as it was" : "The Secret was written with them"}; ` +
+          `retrying with growing backoff.`,
+      };
+    }
+    return undefined;
   }
 
   /** Whether this resource's status is exactly what our last status write said (the watch echoing it back). */
