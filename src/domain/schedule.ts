@@ -50,7 +50,7 @@ export function secretExpirationTime(credentials: Date, ecrToken?: Date): Date {
   return new Date(earliest);
 }
 
-/** Credentials that expire sooner than this after issue are an anomaly: at most 60 s, at least 1 % of the request. */
+/** Credentials that expire sooner than this after a refresh are an anomaly: at most 60 s, at least 1 % of the request. */
 export const MIN_LIFETIME_FLOOR_MS = 60_000;
 export const MIN_LIFETIME_FRACTION = 0.01;
 

@@ -142,7 +142,7 @@ export class Reconciler {
         this.o.observer?.onExpirationTime?.(namespace, name, undefined);
         const message =
           `Namespace ${namespace} may not assume ${roleArn}: its annotation ${PERMITTED_ROLES_ANNOTATION} ` +
-          `does not permit it. No credentials are issued and any Secret of this resource was deleted.`;
+          `does not permit it. No credentials are obtained and any Secret of this resource was deleted.`;
         await this.status.fail(
           resource,
           state,

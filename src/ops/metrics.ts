@@ -26,7 +26,7 @@ export class Metrics {
     const registers = [this.registry];
     this.refreshes = new Counter({
       name: `${PREFIX}refreshes_total`,
-      help: "Credential issues (create or refresh of a Secret) by result and secretType",
+      help: "Refreshes (new credentials written to a Secret, its creation included) by result and secretType",
       labelNames: ["result", "secret_type"],
       registers,
     });
