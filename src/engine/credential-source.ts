@@ -1,11 +1,13 @@
 // Where new credentials come from: the operator's own identity (asked once), the AssumeRole request a resource
 // makes (role ARN, session name, duration clamped under role chaining and capped after STS rejected a longer one),
-// the duration fallback when STS rejects the duration, and the ECR token for EcrDockerConfigJson.
+// the duration fallback when STS rejects the duration, the ECR token for EcrDockerConfigJson, and the check of the
+// expiries AWS returned.
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
 import { roleSessionName } from "../domain/naming.ts";
 import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import { expirationProblem } from "../domain/schedule.ts";
 import { fallbackDuration, isDurationRejection, requestedDuration, roleArnOf } from "../domain/session.ts";
 import type { AssumeRoleRequest, AwsAccess } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";
@@ -98,4 +100,37 @@ export class CredentialSource {
     const ecrToken = registry ? await this.aws.ecrToken(credentials, registry.region, signal) : undefined;
     return { credentials, ecrToken, durationSeconds };
   }
+}
+
+/**
+ * AWS answers are checked before they steer anything: an implausible expiry of the credentials or the ECR token
+ * (past, not a time, too soon), described for the person running kubectl describe.
+ */
+export function expirationAnomaly(
+  obtained: Obtained,
+  now: Date,
+): { problem: "invalid" | "past" | "too-soon"; message: string; expirationTime: string } | undefined {
+  const checks = [
+    ["credentials", obtained.credentials.expirationTime],
+    ...(obtained.ecrToken ? [["ECR token", obtained.ecrToken.expirationTime] as const] : []),
+  ] as const;
+  for (const [what, expirationTime] of checks) {
+    const problem = expirationProblem(expirationTime, now, obtained.durationSeconds);
+    if (!problem) continue;
+    const described = {
+      invalid: "an expiry that is not a valid time",
+      past: "an expiry that has already passed",
+      "too-soon": "an expiry less than a minute (or 1 % of the requested duration) away",
+    }[problem];
+    // No times in the message: a repeat is the same Warning, aggregated, not a new one per retry.
+    return {
+      problem,
+      expirationTime: Number.isNaN(expirationTime.getTime()) ? "invalid" : expirationTime.toISOString(),
+      message:
+        `AWS returned ${what} with ${described}. The likely cause is clock skew between this node and AWS ` +
+        `(check NTP). ${problem === "invalid" ? "The Secret was left as it was" : "The Secret was written with them"}; ` +
+        `retrying with growing backoff.`,
+    };
+  }
+  return undefined;
 }

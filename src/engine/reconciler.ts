@@ -17,13 +17,12 @@ import {
 } from "../domain/namespace-permissions.ts";
 import { FORCE_REFRESH_ANNOTATION, SecretAnnotation, plan, scheduledRefresh } from "../domain/plan.ts";
 import type { ObservedSecret, RefreshCause } from "../domain/plan.ts";
-import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
+import { secretExpirationTime } from "../domain/schedule.ts";
 import { InvalidSessionError, roleArnOf, sessionPolicy, sessionTags } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
 import { contentHash, dataHash } from "./content-hash.ts";
-import { CredentialSource } from "./credential-source.ts";
-import type { Obtained } from "./credential-source.ts";
+import { CredentialSource, expirationAnomaly } from "./credential-source.ts";
 import type { AwsAccess, Cache, EventSink, ReconcileObserver, SecretWriter, StatusWriter } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
@@ -268,7 +267,7 @@ export class Reconciler {
       obtained.credentials.expirationTime,
       obtained.ecrToken?.expirationTime,
     );
-    const anomaly = this.checkExpiration(obtained, lastRefreshTime);
+    const anomaly = expirationAnomaly(obtained, lastRefreshTime);
     const reportAnomaly = (message: string): Promise<ReconcileResult> => {
       this.o.observer?.onRefresh?.(spec.secretType, "failure");
       log.warn({ expirationTime: anomaly?.expirationTime, durationSeconds }, message);
@@ -363,36 +362,6 @@ export class Reconciler {
       ctx.signal,
     );
     return temporaryError(new Error(message), { maxBackoffMs: this.o.permanentErrorRetryMs });
-  }
-
-  /** An implausible expiry in AWS's answer, described for the person running kubectl describe. */
-  private checkExpiration(
-    obtained: Obtained,
-    now: Date,
-  ): { problem: "invalid" | "past" | "too-soon"; message: string; expirationTime: string } | undefined {
-    const checks = [
-      ["credentials", obtained.credentials.expirationTime],
-      ...(obtained.ecrToken ? [["ECR token", obtained.ecrToken.expirationTime] as const] : []),
-    ] as const;
-    for (const [what, expirationTime] of checks) {
-      const problem = expirationProblem(expirationTime, now, obtained.durationSeconds);
-      if (!problem) continue;
-      const described = {
-        invalid: "an expiry that is not a valid time",
-        past: "an expiry that has already passed",
-        "too-soon": "an expiry less than a minute (or 1 % of the requested duration) away",
-      }[problem];
-      // No times in the message: a repeat is the same Warning, aggregated, not a new one per retry.
-      return {
-        problem,
-        expirationTime: Number.isNaN(expirationTime.getTime()) ? "invalid" : expirationTime.toISOString(),
-        message:
-          `AWS returned ${what} with ${described}. The likely cause is clock skew between this node and AWS ` +
-          `(check NTP). ${problem === "invalid" ? "The Secret was left as it was" : "The Secret was written with them"}; ` +
-          `retrying with growing backoff.`,
-      };
-    }
-    return undefined;
   }
 
   /** Whether this resource's status is exactly what our last status write said (the watch echoing it back). */
