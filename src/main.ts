@@ -54,6 +54,8 @@ async function main(): Promise<void> {
     events: new EventRecorder(kubeConfig, logger, config.instance),
     aws: new SdkAwsAccess(limiters, metrics.aws()),
     observer: metrics.reconcile(),
+    clusterAssumeRoles: config.clusterAssumeRoles,
+    clusterObserver: metrics.cluster(),
     queueMetrics: metrics.queue(() => controller.queue.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
   metrics.resourceCount = () => controller.resourceCount();
+  if (controller.cluster) metrics.clusterResourceCount = () => controller.cluster!.resourceCount();
 
   const elector = config.leaderElect
     ? new LeaderElector({

@@ -27,6 +27,8 @@ export const Reason = {
   RoleNotPermitted: "RoleNotPermitted",
   /** STS rejected the requested duration (above the role's MaxSessionDuration); a shorter one is tried. */
   DurationRejected: "DurationRejected",
+  /** ClusterAWSAssumeRole: no namespace matches its namespaceSelector, so no credentials are issued. */
+  NoNamespacesSelected: "NoNamespacesSelected",
   /** Event only: the duration was clamped to one hour because the operator's identity is an assumed role. */
   DurationClamped: "DurationClamped",
 } as const;

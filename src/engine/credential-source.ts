@@ -42,7 +42,7 @@ export class CredentialSource {
 
   /** The AssumeRole a resource makes. */
   request(
-    resource: AWSAssumeRole,
+    resource: Pick<AWSAssumeRole, "spec" | "metadata">,
     identity: CallerIdentity,
     tags: Record<string, string>,
     state: ResourceState,

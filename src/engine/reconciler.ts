@@ -5,7 +5,7 @@
 // events are reported (status.ts) live beside it; per-resource memory lives in resource-state.ts.
 import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { AWSAssumeRole } from "../api/schema.ts";
+import type { AWSAssumeRole, AWSAssumeRoleSpec } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
 import { parseEcrRegistryUrl } from "../domain/naming.ts";
@@ -345,37 +345,14 @@ export class Reconciler {
   }
 
   /** The ECR registry and session tags the spec asks for, or why the spec cannot work as written. */
-  private checkSpec(
-    resource: AWSAssumeRole,
-  ): { registry: EcrRegistry | undefined; tags: Record<string, string> } | { problem: string } {
-    const { spec } = resource;
+  private checkSpec(resource: AWSAssumeRole): CheckedSpec | { problem: string } {
     const { namespace, name } = resource.metadata as { namespace: string; name: string };
-    let registry: EcrRegistry | undefined;
-    if (spec.secretType === "EcrDockerConfigJson") {
-      try {
-        registry = parseEcrRegistryUrl(spec.ecrRepositoryUrl ?? "");
-      } catch (err) {
-        return { problem: (err as Error).message };
-      }
-    }
-    try {
-      sessionPolicy(spec);
-      return {
-        registry,
-        tags: sessionTags(spec, { namespace, name }, this.o.sessionTags ?? { enabled: false }),
-      };
-    } catch (err) {
-      if (!(err instanceof InvalidSessionError)) throw err;
-      return { problem: err.message };
-    }
+    return checkSpec(resource.spec, { namespace, name }, this.o.sessionTags);
   }
 
   /** Namespace limits: may this namespace assume this role? */
   private permitted(namespace: string, roleArn: string, identity: CallerIdentity): boolean {
-    const annotation = this.o.namespaceCache?.get("", namespace)?.metadata?.annotations?.[
-      PERMITTED_ROLES_ANNOTATION
-    ];
-    return isRolePermitted(roleArn, permittedPatterns(annotation, identity));
+    return namespacePermits(this.o.namespaceCache, namespace, roleArn, identity);
   }
 
   /** Reports an AWS failure; temporary ones retry with backoff, the others after the permanent-error delay. */
@@ -390,11 +367,50 @@ export class Reconciler {
   }
 }
 
+export interface CheckedSpec {
+  registry: EcrRegistry | undefined;
+  tags: Record<string, string>;
+}
+
+/** The ECR registry and session tags a spec asks for, or why it cannot work as written (no AWS call needed). */
+export function checkSpec(
+  spec: AWSAssumeRoleSpec,
+  resource: { namespace: string; name: string },
+  tagOptions: SessionTagOptions | undefined,
+): CheckedSpec | { problem: string } {
+  let registry: EcrRegistry | undefined;
+  if (spec.secretType === "EcrDockerConfigJson") {
+    try {
+      registry = parseEcrRegistryUrl(spec.ecrRepositoryUrl ?? "");
+    } catch (err) {
+      return { problem: (err as Error).message };
+    }
+  }
+  try {
+    sessionPolicy(spec);
+    return { registry, tags: sessionTags(spec, resource, tagOptions ?? { enabled: false }) };
+  } catch (err) {
+    if (!(err instanceof InvalidSessionError)) throw err;
+    return { problem: err.message };
+  }
+}
+
+/** Namespace limits: does the namespace's permitted-roles annotation allow this role? */
+export function namespacePermits(
+  namespaces: Cache<V1Namespace> | undefined,
+  namespace: string,
+  roleArn: string,
+  identity: CallerIdentity,
+): boolean {
+  const annotation = namespaces?.get("", namespace)?.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
+  return isRolePermitted(roleArn, permittedPatterns(annotation, identity));
+}
+
 /**
  * Everything that shapes the Secret or the session; a change refreshes at once. Built from the spec as written, so
  * keeping a valid Secret needs no AWS call (not even GetCallerIdentity).
  */
-function hashSpec(resource: AWSAssumeRole, tags: Record<string, string>): string {
+export function hashSpec(resource: Pick<AWSAssumeRole, "spec">, tags: Record<string, string>): string {
   const { spec } = resource;
   return contentHash({
     roleName: spec.roleName ?? null,
@@ -413,7 +429,7 @@ function hashSpec(resource: AWSAssumeRole, tags: Record<string, string>): string
   });
 }
 
-function describeCause(cause: RefreshCause): string {
+export function describeCause(cause: RefreshCause): string {
   switch (cause) {
     case "missing":
       return "the Secret did not exist";
@@ -435,7 +451,7 @@ export function splitKey(key: string): [string, string] {
   return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
-function observe(secret: V1Secret): ObservedSecret {
+export function observe(secret: V1Secret): ObservedSecret {
   const meta = secret.metadata ?? {};
   return {
     type: secret.type,
