@@ -290,6 +290,12 @@ export class ClusterReconciler {
       );
     }
 
+    if (!issued && targets.length > 0) {
+      log.info(
+        { secretName: spec.secretName, namespaces: targets.length - writeFailures.length },
+        "copies written from the current credentials",
+      );
+    }
     const failing = [...conflicts, ...denied, ...writeFailures];
     const served = writable.length - writeFailures.length;
     const counts = {
