@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import type { ClusterAWSAssumeRole } from "../src/api/cluster-schema.ts";
 import { clusterRoleSessionName } from "../src/domain/naming.ts";
-import { FAST_RETRY, readSecret, startOperator } from "./support/operator.ts";
+import { ApiException } from "@kubernetes/client-node";
+import { FAST_RETRY, ensureCrd, readSecret, startOperator } from "./support/operator.ts";
 import { eventually, kubectl, privateProxy, staysTheSame, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
 import type { AwsProxy } from "../testenv/aws-proxy/proxy.ts";
@@ -248,4 +249,45 @@ test("namespaces that start and stop matching, a foreign Secret, and deleting th
     );
   }
   assert.ok(await readSecret(c!, SECRET), "the foreign Secret is still there");
+});
+
+/** A server-side dry-run create of a ClusterAWSAssumeRole: the API server's message when it refuses. */
+async function clusterRejection(spec: Record<string, unknown>): Promise<string> {
+  await ensureCrd();
+  const w = await world();
+  try {
+    await w.custom.createClusterCustomObject({
+      group: "pincette.net",
+      version: "v1",
+      plural: "clusterawsassumeroles",
+      body: {
+        apiVersion: "pincette.net/v1",
+        kind: "ClusterAWSAssumeRole",
+        metadata: { generateName: "bad-" },
+        spec,
+      },
+      dryRun: "All",
+    });
+  } catch (err) {
+    assert.ok(err instanceof ApiException, `expected an API error, got ${String(err)}`);
+    assert.equal(err.code, 422);
+    return (JSON.parse(err.body as string) as { message: string }).message;
+  }
+  assert.fail(`the API server accepted ${JSON.stringify(spec)}`);
+}
+
+test("the CRD rejects a ClusterAWSAssumeRole without namespaceSelector or with a malformed one, readably", async () => {
+  const base = { roleName: "r", secretName: "s", secretType: "Map" };
+  assert.match(await clusterRejection(base), /namespaceSelector: Required value/);
+  assert.match(
+    await clusterRejection({
+      ...base,
+      namespaceSelector: { matchExpressions: [{ key: "a", operator: "In" }] },
+    }),
+    /values must be non-empty for In and NotIn/,
+  );
+  assert.match(
+    await clusterRejection({ ...base, namespaceSelector: {}, secretType: "EcrDockerConfigJson" }),
+    /ecrRepositoryUrl is required when secretType is EcrDockerConfigJson/,
+  );
 });
