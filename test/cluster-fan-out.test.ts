@@ -288,6 +288,6 @@ test("the CRD rejects a ClusterAWSAssumeRole without namespaceSelector or with a
   );
   assert.match(
     await clusterRejection({ ...base, namespaceSelector: {}, secretType: "EcrDockerConfigJson" }),
-    /ecrRepositoryUrl is required when secretType is EcrDockerConfigJson/,
+    /ecrRepositoryUrl \(or ecrRepositoryUrls\) is required when secretType is EcrDockerConfigJson/,
   );
 });

@@ -10,7 +10,8 @@ import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
 import { selectorMatches } from "../domain/label-selector.ts";
 import { clusterRoleSessionName } from "../domain/naming.ts";
-import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import type { CallerIdentity } from "../domain/naming.ts";
+import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { FORCE_REFRESH_ANNOTATION, SecretAnnotation, plan, scheduledRefresh } from "../domain/plan.ts";
 import type { Plan, RefreshCause } from "../domain/plan.ts";
@@ -187,7 +188,7 @@ export class ClusterReconciler {
       );
       return terminalError(new Error(checked.problem));
     }
-    const { registry, tags } = checked;
+    const { registries, tags } = checked;
     const specHash = hashSpec(resource, tags);
 
     const selected = this.selectedNamespaces(resource);
@@ -254,7 +255,7 @@ export class ClusterReconciler {
     if (refreshes.length > 0 && issue === undefined) {
       const cause = (refreshes.find((c) => c.plan.action === "refresh" && NEEDS_NEW.has(c.plan.cause))
         ?.plan ?? refreshes[0]!.plan) as { cause: RefreshCause };
-      const obtained = await this.obtain(resource, state, registry, tags, specHash, log, signal);
+      const obtained = await this.obtain(resource, state, registries, tags, specHash, log, signal);
       issue = obtained.issue;
       state.issue = issue;
       issued = { cause: cause.cause, durationSeconds: obtained.durationSeconds, roleArn: obtained.roleArn };
@@ -356,7 +357,7 @@ export class ClusterReconciler {
   private async obtain(
     resource: ClusterAWSAssumeRole,
     state: ClusterState,
-    registry: EcrRegistry | undefined,
+    registries: EcrLogin[],
     tags: Record<string, string>,
     specHash: string,
     log: Logger,
@@ -381,7 +382,7 @@ export class ClusterReconciler {
     try {
       obtained = await this.source.obtain(
         request,
-        registry,
+        registries,
         state.own,
         (message) =>
           this.status.report(
@@ -406,7 +407,7 @@ export class ClusterReconciler {
       issue: newIssue({
         resource,
         credentials: obtained.credentials,
-        ecrToken: obtained.ecrToken,
+        ecrTokens: obtained.ecrTokens,
         roleArn: request.roleArn,
         durationSeconds: obtained.durationSeconds,
         lastRefreshTime,

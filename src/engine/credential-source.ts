@@ -5,14 +5,19 @@ import type { AWSAssumeRole } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
 import { roleSessionName } from "../domain/naming.ts";
-import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import type { CallerIdentity } from "../domain/naming.ts";
+import { earliestEcrToken, ecrTokenRegions } from "../domain/ecr-logins.ts";
+import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { fallbackDuration, isDurationRejection, requestedDuration, roleArnOf } from "../domain/session.ts";
 import type { AssumeRoleRequest, AwsAccess } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";
 
 export interface Obtained {
   credentials: AwsCredentials;
+  /** The ECR token that expires first (it bounds the Secret's lifetime); undefined without registries. */
   ecrToken: EcrToken | undefined;
+  /** One ECR token per region of the spec's registries. */
+  ecrTokens: Record<string, EcrToken>;
   /** The duration STS accepted. */
   durationSeconds: number;
 }
@@ -69,11 +74,11 @@ export class CredentialSource {
   /**
    * AssumeRole, stepping down the duration while STS rejects it as above the role's MaxSessionDuration (each step
    * is reported through `onDurationRejected` and remembered in the resource's state), then the ECR token in the
-   * registry's region. Failures are AwsFailure.
+   * registries' regions (one per region). Failures are AwsFailure.
    */
   async obtain(
     request: AssumeRoleRequest,
-    registry: EcrRegistry | undefined,
+    registries: readonly EcrLogin[],
     state: ResourceState,
     onDurationRejected: (message: string) => Promise<void>,
     signal?: AbortSignal,
@@ -95,7 +100,10 @@ export class CredentialSource {
         state.durationCapSeconds = next;
       }
     }
-    const ecrToken = registry ? await this.aws.ecrToken(credentials, registry.region, signal) : undefined;
-    return { credentials, ecrToken, durationSeconds };
+    const ecrTokens: Record<string, EcrToken> = {};
+    for (const region of ecrTokenRegions(registries)) {
+      ecrTokens[region] = await this.aws.ecrToken(credentials, region, signal);
+    }
+    return { credentials, ecrToken: earliestEcrToken(ecrTokens), ecrTokens, durationSeconds };
   }
 }

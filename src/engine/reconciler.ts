@@ -8,8 +8,9 @@ import type { Logger } from "pino";
 import type { AWSAssumeRole, AWSAssumeRoleSpec } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
-import { parseEcrRegistryUrl } from "../domain/naming.ts";
-import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import type { CallerIdentity } from "../domain/naming.ts";
+import { ecrLoginsOf } from "../domain/ecr-logins.ts";
+import type { EcrLogin } from "../domain/ecr-logins.ts";
 import {
   PERMITTED_ROLES_ANNOTATION,
   isRolePermitted,
@@ -124,7 +125,7 @@ export class Reconciler {
       await this.status.fail(resource, state, log, Reason.InvalidSpec, checked.problem, {}, ctx.signal);
       return terminalError(new Error(checked.problem)); // waits for a spec change
     }
-    const { registry, tags } = checked;
+    const { registries, tags } = checked;
     const specHash = hashSpec(resource, tags);
 
     if (this.o.namespaceCache) {
@@ -200,7 +201,7 @@ export class Reconciler {
       case "refresh":
         return this.refresh(ctx, {
           specHash,
-          registry,
+          registries,
           tags,
           secret,
           cause: decision.cause,
@@ -214,7 +215,7 @@ export class Reconciler {
     ctx: Context,
     p: {
       specHash: string;
-      registry: EcrRegistry | undefined;
+      registries: EcrLogin[];
       tags: Record<string, string>;
       secret: V1Secret | undefined;
       cause: RefreshCause;
@@ -248,7 +249,7 @@ export class Reconciler {
     try {
       obtained = await this.source.obtain(
         request,
-        p.registry,
+        p.registries,
         state,
         // The role's MaxSessionDuration is below the request: say so before trying the next shorter duration.
         (message) =>
@@ -268,7 +269,7 @@ export class Reconciler {
     const body = secretBody({
       resource,
       credentials: obtained.credentials,
-      ecrToken: obtained.ecrToken,
+      ecrTokens: obtained.ecrTokens,
       roleArn,
       durationSeconds,
       lastRefreshTime,
@@ -368,7 +369,7 @@ export class Reconciler {
 }
 
 export interface CheckedSpec {
-  registry: EcrRegistry | undefined;
+  registries: EcrLogin[];
   tags: Record<string, string>;
 }
 
@@ -378,17 +379,19 @@ export function checkSpec(
   resource: { namespace: string; name: string },
   tagOptions: SessionTagOptions | undefined,
 ): CheckedSpec | { problem: string } {
-  let registry: EcrRegistry | undefined;
+  let registries: EcrLogin[] = [];
   if (spec.secretType === "EcrDockerConfigJson") {
     try {
-      registry = parseEcrRegistryUrl(spec.ecrRepositoryUrl ?? "");
+      registries = ecrLoginsOf(spec);
+      if (registries.length === 0)
+        return { problem: "EcrDockerConfigJson needs ecrRepositoryUrl or ecrRepositoryUrls" };
     } catch (err) {
       return { problem: (err as Error).message };
     }
   }
   try {
     sessionPolicy(spec);
-    return { registry, tags: sessionTags(spec, resource, tagOptions ?? { enabled: false }) };
+    return { registries, tags: sessionTags(spec, resource, tagOptions ?? { enabled: false }) };
   } catch (err) {
     if (!(err instanceof InvalidSessionError)) throw err;
     return { problem: err.message };
@@ -424,6 +427,8 @@ export function hashSpec(resource: Pick<AWSAssumeRole, "spec">, tags: Record<str
     durationSeconds: spec.durationSeconds ?? 900,
     secretType: spec.secretType,
     ecrRepositoryUrl: spec.ecrRepositoryUrl ?? null,
+    // Only when set, so the hash of every existing resource (and so its Secret) stays the same.
+    ...(spec.ecrRepositoryUrls ? { ecrRepositoryUrls: spec.ecrRepositoryUrls } : {}),
     secretTemplate: spec.secretTemplate ?? null,
     profile: spec.profile ?? null,
   });
