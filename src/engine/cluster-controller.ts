@@ -51,6 +51,8 @@ export class ClusterController {
       onDelete: (r) => this.resourceDeleted(r),
     });
     this.reconciler = new ClusterReconciler({
+      // One reconcile writes many copies: as many at once as the worker pool would reconcile resources.
+      writeConcurrency: o.concurrency,
       ...o,
       resources: this.informer,
       statusWriter: client,
