@@ -37,6 +37,8 @@ describe("parseConfig defaults", () => {
       backoffMaxMs: 30000,
       permanentErrorRetryMs: 60000,
       conflictRetryMs: 30000,
+      requestTimeoutMs: 10000,
+      reconcileTimeoutMs: 60000,
       stsRate: 20,
       stsBurst: 40,
       ecrRate: 10,

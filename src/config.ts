@@ -71,6 +71,20 @@ export const FLAGS = [
     help: "How often a resource whose Secret name is taken checks whether it became free",
   },
   {
+    flag: "request-timeout-ms",
+    env: "REQUEST_TIMEOUT_MS",
+    kind: "number",
+    default: "10000",
+    help: "Deadline of one call to AWS (to connect, and to answer) or to the Kubernetes API; a timeout is retried with backoff",
+  },
+  {
+    flag: "reconcile-timeout-ms",
+    env: "RECONCILE_TIMEOUT_MS",
+    kind: "number",
+    default: "60000",
+    help: "Deadline of one reconcile of one resource, all its calls together; a timeout is retried with backoff",
+  },
+  {
     flag: "sts-rate",
     env: "STS_RATE",
     kind: "number",
@@ -200,6 +214,8 @@ export interface Config {
   backoffMaxMs: number;
   permanentErrorRetryMs: number;
   conflictRetryMs: number;
+  requestTimeoutMs: number;
+  reconcileTimeoutMs: number;
   stsRate: number;
   stsBurst: number;
   ecrRate: number;
@@ -298,6 +314,8 @@ function validate(c: Config): void {
   range("backoff-max-ms", c.backoffMaxMs, c.backoffBaseMs, 3_600_000);
   range("permanent-error-retry-ms", c.permanentErrorRetryMs, 1, 3_600_000);
   range("conflict-retry-ms", c.conflictRetryMs, 100, 3_600_000);
+  range("request-timeout-ms", c.requestTimeoutMs, 100, 600_000);
+  range("reconcile-timeout-ms", c.reconcileTimeoutMs, c.requestTimeoutMs, 3_600_000);
   range("sts-rate", c.stsRate, 0.01, 10_000);
   range("sts-burst", c.stsBurst, 1, 10_000);
   range("ecr-rate", c.ecrRate, 0.01, 10_000);

@@ -34,15 +34,37 @@ export interface AwsObserver {
   onCall?(api: AwsApi, outcome: string, seconds: number): void;
 }
 
+/** The default deadline of one AWS request: to connect, and to get the answer. */
+export const DEFAULT_AWS_REQUEST_TIMEOUT_MS = 10_000;
+
 export class SdkAwsAccess implements AwsAccess {
   private readonly sts: STSClient;
   private readonly regionalSts = new Map<string, STSClient>();
   private readonly limiters: RateLimiters;
   private readonly observer: AwsObserver;
+  /** Client options every client shares: no SDK retries, and a deadline on every request. */
+  private readonly common: {
+    maxAttempts: number;
+    requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: boolean };
+  };
 
-  constructor(limiters: RateLimiters, observer: AwsObserver = {}) {
-    // Retries are the engine's (per-key backoff with jitter, behind the rate limiter), not the SDK's.
-    this.sts = new STSClient({ maxAttempts: 1 });
+  constructor(
+    limiters: RateLimiters,
+    observer: AwsObserver = {},
+    requestTimeoutMs = DEFAULT_AWS_REQUEST_TIMEOUT_MS,
+  ) {
+    // Retries are the engine's (per-key backoff with jitter, behind the rate limiter), not the SDK's. Without a
+    // timeout a connection that never answers would hold a worker forever; the SDK only warns about a request
+    // timeout unless throwOnRequestTimeout is set.
+    this.common = {
+      maxAttempts: 1,
+      requestHandler: {
+        connectionTimeout: requestTimeoutMs,
+        requestTimeout: requestTimeoutMs,
+        throwOnRequestTimeout: true,
+      },
+    };
+    this.sts = new STSClient({ ...this.common });
     this.limiters = limiters;
     this.observer = observer;
   }
@@ -92,7 +114,7 @@ export class SdkAwsAccess implements AwsAccess {
     if (!region) return this.sts;
     let client = this.regionalSts.get(region);
     if (!client) {
-      client = new STSClient({ region, maxAttempts: 1 });
+      client = new STSClient({ ...this.common, region });
       this.regionalSts.set(region, client);
     }
     return client;
@@ -100,8 +122,8 @@ export class SdkAwsAccess implements AwsAccess {
 
   async ecrToken(credentials: AwsCredentials, region: string, signal?: AbortSignal): Promise<EcrToken> {
     const ecr = new ECRClient({
+      ...this.common,
       region,
-      maxAttempts: 1,
       credentials: {
         accessKeyId: credentials.accessKeyId,
         secretAccessKey: credentials.secretAccessKey,

@@ -10,6 +10,11 @@ export class AwsFailure extends Error {
   /** The AWS error code, e.g. "AccessDenied". */
   readonly code: string;
 
+  /** No answer before the request's or the reconcile's deadline. */
+  get timedOut(): boolean {
+    return this.code === "AbortError" || this.code === "TimeoutError";
+  }
+
   constructor(reason: Reason, code: string, message: string, temporary: boolean) {
     super(message);
     this.reason = reason;
@@ -68,6 +73,15 @@ export function classifyAwsError(err: unknown, what: string): AwsFailure {
     $fault?: string;
   };
   const code = e.Code ?? e.name ?? "Error";
+  if (code === "AbortError" || code === "TimeoutError") {
+    // The request deadline or the reconcile's deadline passed without an answer.
+    return new AwsFailure(
+      Reason.AWSUnavailable,
+      code,
+      `${what}: no answer before the deadline (${code})`,
+      true,
+    );
+  }
   const status = e.$metadata?.httpStatusCode;
   const message = `${what}: ${code}: ${redact(e.message ?? String(err))}`;
   if (THROTTLING.has(code) || status === 429) return new AwsFailure(Reason.Throttled, code, message, true);

@@ -27,6 +27,11 @@ export const Reason = {
   RoleNotPermitted: "RoleNotPermitted",
   /** STS rejected the requested duration (above the role's MaxSessionDuration); a shorter one is tried. */
   DurationRejected: "DurationRejected",
+  /**
+   * AWS returned credentials or an ECR token whose expiry is already past, not a time, or implausibly soon (most
+   * likely a skewed clock). The Secret is written with them, and the operator retries with growing backoff.
+   */
+  InvalidExpiration: "InvalidExpiration",
   /** ClusterAWSAssumeRole: no namespace matches its namespaceSelector, so no credentials are issued. */
   NoNamespacesSelected: "NoNamespacesSelected",
   /** Event only: the duration was clamped to one hour because the operator's identity is an assumed role. */

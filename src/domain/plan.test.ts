@@ -35,7 +35,7 @@ const ourRef: OwnerReference = {
   controller: true,
 };
 
-/** A Secret exactly as the operator leaves it after issuing credentials at T0 that expire at T0 + 1 h. */
+/** A Secret exactly as the operator leaves it after a refresh at T0 that expire at T0 + 1 h. */
 function intactSecret(overrides: Partial<ObservedSecret> = {}): ObservedSecret {
   return {
     type: "Opaque",

@@ -1,7 +1,13 @@
 // Tests are not part of the pure domain; only the test runner and assertions come from node:*.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, refreshTime, stableRandom, secretExpirationTime } from "./schedule.ts";
+import {
+  backoffDelay,
+  expirationProblem,
+  refreshTime,
+  secretExpirationTime,
+  stableRandom,
+} from "./schedule.ts";
 
 const T0 = new Date("2030-01-01T00:00:00.000Z");
 const at = (ms: number) => new Date(T0.getTime() + ms);
@@ -140,4 +146,22 @@ describe("backoffDelay", () => {
   test("treats a negative attempt as the first", () => {
     assert.equal(backoffDelay(-3, { ...opts, random: 0.5 }), 500);
   });
+});
+
+describe("expirationProblem", () => {
+  const cases: [string, Date, number, ReturnType<typeof expirationProblem>][] = [
+    ["a normal 15-minute lifetime", at(15 * MIN), 900, undefined],
+    ["moto's ECR expiry of 2015", new Date("2015-01-01T00:00:00Z"), 900, "past"],
+    ["an expiry exactly now", T0, 900, "past"],
+    ["an unparseable expiry", new Date("not a time"), 900, "invalid"],
+    ["8 s left of a 900 s request (floor 9 s)", at(8_000), 900, "too-soon"],
+    ["10 s left of a 900 s request (floor 9 s)", at(10_000), 900, undefined],
+    ["59 s left of a 12 h request (floor 60 s)", at(59_000), 43_200, "too-soon"],
+    ["61 s left of a 12 h request (floor 60 s)", at(61_000), 43_200, undefined],
+  ];
+  for (const [name, expiration, requested, expected] of cases) {
+    test(`${name}: ${expected ?? "plausible"}`, () => {
+      assert.equal(expirationProblem(expiration, T0, requested), expected);
+    });
+  }
 });

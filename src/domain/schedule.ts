@@ -50,6 +50,28 @@ export function secretExpirationTime(credentials: Date, ecrToken?: Date): Date {
   return new Date(earliest);
 }
 
+/** Credentials that expire sooner than this after a refresh are an anomaly: at most 60 s, at least 1 % of the request. */
+export const MIN_LIFETIME_FLOOR_MS = 60_000;
+export const MIN_LIFETIME_FRACTION = 0.01;
+
+/**
+ * Checks an expiry AWS returned before it steers anything: undefined when it is plausible, else what is wrong with
+ * it. An expiry already past, not a time at all, or sooner than min(60 s, 1 % of the requested duration) would make
+ * the operator refresh at once, again and again.
+ */
+export function expirationProblem(
+  expirationTime: Date,
+  now: Date,
+  requestedSeconds: number,
+): "invalid" | "past" | "too-soon" | undefined {
+  const at = expirationTime.getTime();
+  if (Number.isNaN(at)) return "invalid";
+  if (at <= now.getTime()) return "past";
+  const floor = Math.min(MIN_LIFETIME_FLOOR_MS, requestedSeconds * 1000 * MIN_LIFETIME_FRACTION);
+  if (at - now.getTime() < floor) return "too-soon";
+  return undefined;
+}
+
 /**
  * A deterministic number in [0, 1) from a seed. Seeded with the resource uid and last refresh time, a restarted
  * operator computes the same schedule, while resources created together still spread out.

@@ -24,6 +24,10 @@ export interface ClusterControllerOptions extends Omit<
   stallAfterMs: number;
   relistEveryMs: number;
   queueMetrics?: QueueMetrics;
+  /** Deadline of one status write. */
+  requestTimeoutMs?: number;
+  /** Deadline of one reconcile (all its writes included): every outside call is aborted then. */
+  reconcileTimeoutMs: number;
 }
 
 export class ClusterController {
@@ -37,7 +41,7 @@ export class ClusterController {
   private working = false;
 
   constructor(o: ClusterControllerOptions) {
-    const client = new ClusterAWSAssumeRoleClient(o.kubeConfig);
+    const client = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
     this.informer = new Informer<ClusterAWSAssumeRole>({
       kubeConfig: o.kubeConfig,
       logger: o.logger,
@@ -60,7 +64,7 @@ export class ClusterController {
     this.queue = new WorkQueue({
       concurrency: Math.max(1, Math.min(o.concurrency, 4)),
       backoff: o.backoff,
-      handler: (name) => this.reconciler.reconcile(name),
+      handler: (name) => this.reconciler.reconcile(name, AbortSignal.timeout(o.reconcileTimeoutMs)),
       onError: (name, err, kind) =>
         o.logger.debug({ kind: CLUSTER_KIND, name, err: err.message, result: kind }, "reconcile failed"),
       ...(o.queueMetrics ? { metrics: o.queueMetrics } : {}),

@@ -15,6 +15,7 @@ import type { MetaObject } from "../kube/informer.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
 import { ClusterController } from "./cluster-controller.ts";
 import type { ClusterObserver } from "./cluster-reconciler.ts";
+import { PermittedRolesWatch } from "./permitted-roles.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
 import { contentHash } from "./content-hash.ts";
@@ -42,7 +43,13 @@ export interface ControllerOptions extends Omit<
   /** Reconcile ClusterAWSAssumeRoles too (--cluster-assume-roles); watches Namespaces. */
   clusterAssumeRoles?: boolean;
   clusterObserver?: ClusterObserver;
+  /** Deadline of one status write. */
+  requestTimeoutMs?: number;
+  /** Deadline of one reconcile: every outside call it makes is aborted then, and it is retried with backoff. */
+  reconcileTimeoutMs?: number;
 }
+
+const DEFAULT_RECONCILE_TIMEOUT_MS = 60_000;
 
 /** Several informers (one per watched namespace, or one for all) behind one cache interface. */
 class InformerGroup<T extends MetaObject> implements Cache<T> {
@@ -84,8 +91,7 @@ export class Controller {
   private readonly namespaces: Informer<V1Namespace> | undefined;
   /** The ClusterAWSAssumeRole side, with --cluster-assume-roles. */
   readonly cluster: ClusterController | undefined;
-  /** Last seen permitted-roles annotation per namespace, to requeue only on a change. */
-  private readonly permittedRoles = new Map<string, string | undefined>();
+  private readonly permittedRoles = new PermittedRolesWatch();
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
@@ -100,7 +106,7 @@ export class Controller {
     this.stallAfterMs = o.stallAfterMs;
     const all = o.namespaces.length === 0;
     const scopes = all ? [undefined] : o.namespaces;
-    const resourceClient = new AWSAssumeRoleClient(o.kubeConfig);
+    const resourceClient = new AWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
     const core = o.kubeConfig.makeApiClient(CoreV1Api);
     const common = {
       kubeConfig: o.kubeConfig,
@@ -152,7 +158,7 @@ export class Controller {
             list: () => core.listNamespace(),
             onAdd: (n) => this.namespaceChanged(n),
             onUpdate: (n) => this.namespaceChanged(n),
-            onDelete: (n) => this.namespaceChanged(n, true),
+            onDelete: (n) => this.namespaceDeleted(n),
           })
         : undefined;
     this.cluster =
@@ -163,6 +169,7 @@ export class Controller {
             secrets: this.secrets,
             namespaces: this.namespaces,
             watchedNamespaces: o.namespaces,
+            reconcileTimeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
           })
         : undefined;
     this.reconciler = new Reconciler({
@@ -176,7 +183,11 @@ export class Controller {
     this.queue = new WorkQueue({
       concurrency: o.concurrency,
       backoff: o.backoff,
-      handler: (key) => this.reconciler.reconcile(key),
+      handler: (key) =>
+        this.reconciler.reconcile(
+          key,
+          AbortSignal.timeout(o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS),
+        ),
       onError: (key, err, kind) => {
         const [namespace, name] = splitKey(key);
         o.logger.debug(
@@ -277,17 +288,20 @@ export class Controller {
     if (this.working) this.queue.add(key); // lets the reconciler clear per-resource state and metrics
   }
 
-  private namespaceChanged(n: V1Namespace, deleted = false): void {
-    this.cluster?.namespaceChanged(n, deleted);
+  private namespaceChanged(n: V1Namespace): void {
+    this.cluster?.namespaceChanged(n, false);
     const name = n.metadata?.name ?? "";
-    const annotation = n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
-    const known = this.permittedRoles.has(name);
-    if (known && this.permittedRoles.get(name) === annotation) return;
-    this.permittedRoles.set(name, annotation);
+    if (!this.permittedRoles.changed(name, n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION])) return;
     // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled
     // before the namespace was in the cache, and so found not permitted. Look at them again.
     if (!this.working) return;
     for (const r of this.resources.list(name)) this.queue.add(keyOf(r));
+  }
+
+  /** The namespace controller deletes a namespace's contents before the namespace: nothing to requeue. */
+  private namespaceDeleted(n: V1Namespace): void {
+    this.cluster?.namespaceChanged(n, true);
+    this.permittedRoles.deleted(n.metadata?.name ?? "");
   }
 
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */

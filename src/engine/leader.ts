@@ -4,8 +4,9 @@
 // gives up when it cannot renew within renewDeadline, and releases the Lease on shutdown so a standby takes over
 // at its next retry. No maintained npm package offers this for @kubernetes/client-node 2.x, hence this module.
 import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
-import type { KubeConfig, V1Lease } from "@kubernetes/client-node";
+import type { ConfigurationOptions, KubeConfig, V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { abortOptions } from "../kube/deadline.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 
 export interface LeaderElectionOptions {
@@ -70,7 +71,11 @@ export class LeaderElector {
     if (!this.wroteHolder) return;
     this.wroteHolder = false;
     try {
-      const lease = await this.api.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
+      const options = abortOptions(AbortSignal.timeout(this.renewDeadlineMs));
+      const lease = await this.api.readNamespacedLease(
+        { namespace: this.o.namespace, name: this.o.name },
+        options,
+      );
       if (lease.spec?.holderIdentity !== this.o.identity) return;
       const nowIso = new V1MicroTime(this.now());
       lease.spec = {
@@ -80,7 +85,10 @@ export class LeaderElector {
         renewTime: nowIso,
         acquireTime: nowIso,
       };
-      await this.api.replaceNamespacedLease({ namespace: this.o.namespace, name: this.o.name, body: lease });
+      await this.api.replaceNamespacedLease(
+        { namespace: this.o.namespace, name: this.o.name, body: lease },
+        options,
+      );
       this.o.logger.info({ lease: this.o.name }, "released leadership");
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, "could not release the lease");
@@ -97,7 +105,9 @@ export class LeaderElector {
   private async tick(): Promise<void> {
     let ok = false;
     try {
-      ok = await this.tryAcquireOrRenew();
+      // Like client-go: one attempt may take at most the renew deadline, so a request that never answers cannot
+      // keep a leader that can no longer renew from noticing.
+      ok = await this.tryAcquireOrRenew(abortOptions(AbortSignal.timeout(this.renewDeadlineMs)));
     } catch (err) {
       this.o.logger.debug({ err: (err as Error).message }, "lease update failed");
     }
@@ -120,28 +130,31 @@ export class LeaderElector {
     this.schedule();
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(options: ConfigurationOptions): Promise<boolean> {
     const { namespace, name, identity } = this.o;
     // MicroTime fields must be sent with microseconds, which V1MicroTime's serialisation does.
     const now = new V1MicroTime(this.now());
     let lease: V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ namespace, name });
+      lease = await this.api.readNamespacedLease({ namespace, name }, options);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.api.createNamespacedLease({
-        namespace,
-        body: {
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: identity,
-            leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: 0,
+      await this.api.createNamespacedLease(
+        {
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: 0,
+            },
           },
         },
-      });
+        options,
+      );
       return true;
     }
     const spec = lease.spec ?? {};
@@ -174,7 +187,7 @@ export class LeaderElector {
       ...(takingOver ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     try {
-      await this.api.replaceNamespacedLease({ namespace, name, body: lease });
+      await this.api.replaceNamespacedLease({ namespace, name, body: lease }, options);
     } catch (err) {
       if (isConflict(err)) return false;
       throw err;

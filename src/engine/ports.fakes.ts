@@ -174,8 +174,19 @@ export class FakeAws implements AwsAccess {
     return this.identity;
   }
 
-  async assumeRole(request: AssumeRoleRequest): Promise<AwsCredentials> {
+  /** AssumeRole never answers; the call ends only when its signal aborts (like the SDK: an AbortError). */
+  hang = false;
+
+  async assumeRole(request: AssumeRoleRequest, signal?: AbortSignal): Promise<AwsCredentials> {
     this.requests.push(request);
+    if (this.hang) {
+      await new Promise((_resolve, reject) => {
+        const abort = () =>
+          reject(classifyAwsError(Object.assign(new Error("aborted"), { name: "AbortError" }), "AssumeRole"));
+        if (signal?.aborted) abort();
+        signal?.addEventListener("abort", abort, { once: true });
+      });
+    }
     const next = this.answers.length > 1 ? this.answers.shift()! : this.answers[0];
     const answer =
       typeof next === "function" ? next(request) : (next ?? credentials(this.now(), request.durationSeconds));

@@ -188,4 +188,192 @@ describe("Reconciler", () => {
     assert.deepEqual(await h.reconciler.reconcile("ns/r"), { kind: "done" });
     assert.equal(h.reconciler.trackedResources(), 0);
   });
+
+  describe("in-memory state: one record per resource, reset on a spec change, dropped on delete", () => {
+    const rejectAbove3600 = (h: ReturnType<typeof harness>) => (r: { durationSeconds: number }) =>
+      r.durationSeconds > 3600
+        ? awsError(
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+          )
+        : credentials(h.clock.now, r.durationSeconds);
+
+    test("forgets the accepted-duration cap when the spec changes", async () => {
+      const h = harness();
+      h.aws.answers = [rejectAbove3600(h)];
+      h.resources.apply("r", { roleName: "short", durationSeconds: 43200 });
+      await h.reconciler.reconcile("ns/r");
+      // Another role, which allows 12 hours.
+      h.aws.answers = [(r) => credentials(h.clock.now, r.durationSeconds)];
+      h.resources.apply("r", { roleName: "long", durationSeconds: 43200 });
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(
+        h.aws.requests.map((r) => r.durationSeconds),
+        [43200, 3600, 43200],
+        "the new spec asks for its own duration",
+      );
+      assert.equal(ready(h)?.status, "True");
+      assert.doesNotMatch(ready(h)?.message ?? "", /sessions last/);
+    });
+
+    test("reports the one-hour role-chaining clamp once per spec", async () => {
+      const h = harness();
+      h.aws.identity = { ...h.aws.identity, assumedRole: true };
+      h.resources.apply("r", { durationSeconds: 7200 });
+      await h.reconciler.reconcile("ns/r");
+      h.clock.now = new Date(T0.getTime() + 50 * MIN);
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(h.events.reasons(), ["DurationClamped", "Created", "Refreshed"]);
+      h.resources.apply("r", { durationSeconds: 10800 });
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(h.events.reasons(), [
+        "DurationClamped",
+        "Created",
+        "Refreshed",
+        "DurationClamped",
+        "Refreshed",
+      ]);
+    });
+
+    test("repeated refreshes emit the same event message, so the recorder aggregates them", async () => {
+      const h = harness();
+      h.resources.apply("r", {});
+      await h.reconciler.reconcile("ns/r");
+      for (let i = 1; i <= 3; i++) {
+        h.clock.now = new Date(T0.getTime() + i * 10 * MIN);
+        await h.reconciler.reconcile("ns/r");
+      }
+      const refreshed = h.events.events.filter((e) => e.reason === "Refreshed").map((e) => e.message);
+      assert.equal(refreshed.length, 3);
+      assert.equal(new Set(refreshed).size, 1, `messages differ: ${refreshed.join(" | ")}`);
+    });
+
+    test("a Secret leaving the cache after its resource was deleted leaves no state behind", async () => {
+      const h = harness();
+      h.resources.apply("r", {});
+      await h.reconciler.reconcile("ns/r");
+      h.resources.objects.delete("ns/r");
+      h.reconciler.forget("ns/r");
+      h.reconciler.expectOutsideCache("ns/r");
+      assert.equal(h.reconciler.trackedResources(), 0);
+    });
+
+    test("a resource deleted and created again under the same name starts from a fresh record", async () => {
+      const h = harness();
+      h.aws.answers = [rejectAbove3600(h)];
+      h.resources.apply("r", { durationSeconds: 43200 });
+      await h.reconciler.reconcile("ns/r");
+      h.resources.objects.delete("ns/r");
+      h.secrets.objects.clear();
+      const again = h.resources.apply("r", { durationSeconds: 43200 });
+      again.metadata.uid = "uid-r-2";
+      h.resources.objects.set("ns/r", again);
+      h.aws.answers = [(r) => credentials(h.clock.now, r.durationSeconds)];
+      await h.reconciler.reconcile("ns/r");
+      assert.deepEqual(
+        h.aws.requests.map((r) => r.durationSeconds),
+        [43200, 3600, 43200],
+      );
+    });
+  });
+
+  test("a call that never answers ends at the reconcile's deadline as a temporary error; the Secret is kept", async () => {
+    const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    const before = h.secrets.get("ns", "r-aws");
+    h.aws.hang = true;
+    h.clock.now = new Date(T0.getTime() + 10 * MIN);
+    const result = await h.reconciler.reconcile("ns/r", AbortSignal.timeout(50));
+    assert.equal(result.kind, "temporaryError");
+    assert.equal(ready(h)?.reason, "AWSUnavailable");
+    assert.match(ready(h)?.message ?? "", /no answer before the deadline/);
+    assert.deepEqual(h.secrets.get("ns", "r-aws"), before);
+  });
+
+  describe("AWS answers are checked before they steer anything", () => {
+    const cases: { name: string; setup: (h: ReturnType<typeof harness>) => void; written: boolean }[] = [
+      {
+        name: "moto's raw ECR token, expired in 2015",
+        setup: (h) => {
+          h.resources.apply("r", {
+            secretType: "EcrDockerConfigJson",
+            ecrRepositoryUrl: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/repo",
+          });
+          h.aws.ecrAnswer = () => ({
+            token: btoa("AWS:password"),
+            expirationTime: new Date("2015-01-01T00:00:00Z"),
+          });
+        },
+        written: true,
+      },
+      {
+        name: "STS credentials that expired an hour ago",
+        setup: (h) => {
+          h.resources.apply("r", {});
+          h.aws.answers = [() => credentials(h.clock.now, -3600)];
+        },
+        written: true,
+      },
+      {
+        name: "STS credentials with 5 s left of 900",
+        setup: (h) => {
+          h.resources.apply("r", {});
+          h.aws.answers = [() => credentials(h.clock.now, 5)];
+        },
+        written: true,
+      },
+      {
+        name: "an expiry that is not a time",
+        setup: (h) => {
+          h.resources.apply("r", {});
+          h.aws.answers = [() => ({ ...credentials(h.clock.now, 900), expirationTime: new Date("garbage") })];
+        },
+        written: false,
+      },
+    ];
+    for (const c of cases) {
+      test(`${c.name}: InvalidExpiration naming clock skew, a backoff capped at the permanent-error delay`, async () => {
+        const h = harness();
+        c.setup(h);
+        const result = await h.reconciler.reconcile("ns/r");
+        assert.equal(result.kind, "temporaryError");
+        assert.equal(result.kind === "temporaryError" ? result.maxBackoffMs : 0, 60_000);
+        assert.equal(ready(h)?.status, "False");
+        assert.equal(ready(h)?.reason, "InvalidExpiration");
+        const warnings = h.events.events.filter((e) => e.type === "Warning");
+        assert.equal(warnings.length, 1);
+        assert.match(warnings[0]!.message, /clock skew/);
+        assert.equal(h.secrets.writes, c.written ? 1 : 0, "the Secret is written at most once per attempt");
+
+        // The retry (after the queue's backoff) gets the same answer: one more write, no second Warning.
+        h.clock.now = new Date(h.clock.now.getTime() + 10_000);
+        const again = await h.reconciler.reconcile("ns/r");
+        assert.equal(again.kind, "temporaryError");
+        assert.equal(h.secrets.writes, c.written ? 2 : 0);
+        assert.equal(
+          h.events.events.filter((e) => e.type === "Warning").length,
+          1,
+          "the same Warning aggregates",
+        );
+      });
+    }
+
+    test("between attempts the Secret is not reported Ready, and a good answer ends the anomaly", async () => {
+      const h = harness();
+      h.resources.apply("r", {});
+      h.aws.answers = [() => credentials(h.clock.now, 5)];
+      await h.reconciler.reconcile("ns/r");
+      h.clock.now = new Date(T0.getTime() + 1_000); // a backoff step later, the Secret not yet due
+      const between = await h.reconciler.reconcile("ns/r");
+      assert.equal(between.kind, "temporaryError");
+      assert.equal(ready(h)?.reason, "InvalidExpiration");
+      assert.equal(h.secrets.writes, 1);
+      h.aws.answers = [() => credentials(h.clock.now, 900)];
+      h.clock.now = new Date(T0.getTime() + 10_000);
+      const good = await h.reconciler.reconcile("ns/r");
+      assert.equal(good.kind, "requeueAfter");
+      assert.equal(ready(h)?.status, "True");
+    });
+  });
 });

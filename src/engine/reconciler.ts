@@ -18,12 +18,13 @@ import {
 } from "../domain/namespace-permissions.ts";
 import { FORCE_REFRESH_ANNOTATION, SecretAnnotation, plan, scheduledRefresh } from "../domain/plan.ts";
 import type { ObservedSecret, RefreshCause } from "../domain/plan.ts";
-import { secretExpirationTime } from "../domain/schedule.ts";
+import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
 import { InvalidSessionError, roleArnOf, sessionPolicy, sessionTags } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
 import { contentHash, dataHash } from "./content-hash.ts";
 import { CredentialSource } from "./credential-source.ts";
+import type { Obtained } from "./credential-source.ts";
 import type { AwsAccess, Cache, EventSink, ReconcileObserver, SecretWriter, StatusWriter } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
@@ -142,7 +143,7 @@ export class Reconciler {
         this.o.observer?.onExpirationTime?.(namespace, name, undefined);
         const message =
           `Namespace ${namespace} may not assume ${roleArn}: its annotation ${PERMITTED_ROLES_ANNOTATION} ` +
-          `does not permit it. No credentials are issued and any Secret of this resource was deleted.`;
+          `does not permit it. No credentials are obtained and any Secret of this resource was deleted.`;
         await this.status.fail(
           resource,
           state,
@@ -175,6 +176,8 @@ export class Reconciler {
         await this.status.fail(resource, state, log, Reason.SecretConflict, decision.message, {}, ctx.signal);
         return requeueAfter(this.o.conflictRetryMs);
       case "keep": {
+        // The credentials in the Secret came with an implausible expiry: keep backing off until AWS answers well.
+        if (state.expirationAnomaly) return this.expirationAnomaly(ctx, state.expirationAnomaly, {});
         await this.secrets.deleteOwned(resource, log, spec.secretName, ctx.signal);
         const annotations = secret?.metadata?.annotations ?? {};
         const roleArn = annotations[SecretAnnotation.roleArn];
@@ -266,6 +269,15 @@ export class Reconciler {
       obtained.credentials.expirationTime,
       obtained.ecrToken?.expirationTime,
     );
+    const anomaly = this.checkExpiration(obtained, lastRefreshTime);
+    const reportAnomaly = (message: string): Promise<ReconcileResult> => {
+      this.o.observer?.onRefresh?.(spec.secretType, "failure");
+      log.warn({ expirationTime: anomaly?.expirationTime, durationSeconds }, message);
+      state.expirationAnomaly = message;
+      return this.expirationAnomaly(ctx, message, { roleArn });
+    };
+    // Without a valid time there is nothing to schedule or to write in the Secret's annotations.
+    if (anomaly?.problem === "invalid") return reportAnomaly(anomaly.message);
     const body = secretBody({
       resource,
       credentials: obtained.credentials,
@@ -294,8 +306,11 @@ export class Reconciler {
       return temporaryError(new Error(message));
     }
 
-    this.o.observer?.onRefresh?.(spec.secretType, "success");
     this.o.observer?.onExpirationTime?.(namespace, name, expirationTime);
+    // The credentials may still work (a skewed clock): they are in the Secret, and the problem is reported.
+    if (anomaly) return reportAnomaly(anomaly.message);
+    state.expirationAnomaly = undefined;
+    this.o.observer?.onRefresh?.(spec.secretType, "success");
     const nextRefreshTime = scheduledRefresh(resource.metadata.uid!, lastRefreshTime, expirationTime, {
       refreshRatio: this.o.refreshRatio,
       jitterFraction: this.o.jitterFraction,
@@ -305,12 +320,12 @@ export class Reconciler {
       { secretName: spec.secretName, cause: p.cause, expirationTime, nextRefreshTime },
       created ? "secret created" : "secret refreshed",
     );
+    // No times in the message (status has them): repeats of the same event aggregate into one with a count.
     this.status.event(
       resource,
       "Normal",
       created ? "Created" : "Refreshed",
-      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)}); ` +
-        `credentials expire at ${expirationTime.toISOString()}`,
+      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)})`,
     );
     await this.secrets.deleteOwned(resource, log, spec.secretName, signal);
     await this.status.ready(
@@ -330,6 +345,57 @@ export class Reconciler {
     return requeueAfter(nextRefreshTime.getTime() - this.now().getTime());
   }
 
+  /**
+   * Reports an implausible expiry (InvalidExpiration, one Warning per distinct message) and backs off: each attempt
+   * writes the Secret at most once, and the queue's backoff grows up to the permanent-error delay.
+   */
+  private async expirationAnomaly(
+    ctx: Context,
+    message: string,
+    extra: StatusTimes,
+  ): Promise<ReconcileResult> {
+    await this.status.fail(
+      ctx.resource,
+      ctx.state,
+      ctx.log,
+      Reason.InvalidExpiration,
+      message,
+      extra,
+      ctx.signal,
+    );
+    return temporaryError(new Error(message), { maxBackoffMs: this.o.permanentErrorRetryMs });
+  }
+
+  /** An implausible expiry in AWS's answer, described for the person running kubectl describe. */
+  private checkExpiration(
+    obtained: Obtained,
+    now: Date,
+  ): { problem: "invalid" | "past" | "too-soon"; message: string; expirationTime: string } | undefined {
+    const checks = [
+      ["credentials", obtained.credentials.expirationTime],
+      ...(obtained.ecrToken ? [["ECR token", obtained.ecrToken.expirationTime] as const] : []),
+    ] as const;
+    for (const [what, expirationTime] of checks) {
+      const problem = expirationProblem(expirationTime, now, obtained.durationSeconds);
+      if (!problem) continue;
+      const described = {
+        invalid: "an expiry that is not a valid time",
+        past: "an expiry that has already passed",
+        "too-soon": "an expiry less than a minute (or 1 % of the requested duration) away",
+      }[problem];
+      // No times in the message: a repeat is the same Warning, aggregated, not a new one per retry.
+      return {
+        problem,
+        expirationTime: Number.isNaN(expirationTime.getTime()) ? "invalid" : expirationTime.toISOString(),
+        message:
+          `AWS returned ${what} with ${described}. The likely cause is clock skew between this node and AWS ` +
+          `(check NTP). ${problem === "invalid" ? "The Secret was left as it was" : "The Secret was written with them"}; ` +
+          `retrying with growing backoff.`,
+      };
+    }
+    return undefined;
+  }
+
   /** Whether this resource's status is exactly what our last status write said (the watch echoing it back). */
   isOwnStatus(key: string, resource: AWSAssumeRole): boolean {
     return this.status.isOwnStatus(this.states.peek(key), resource);
@@ -342,6 +408,9 @@ export class Reconciler {
 
   /** The resource's Secret may exist outside the cache: read it live at the next reconcile. */
   expectOutsideCache(key: string): void {
+    // Only for a resource that exists: the Secret of a deleted resource leaves the cache after it (no new record).
+    const [namespace, name] = splitKey(key);
+    if (!this.o.resources.get(namespace, name)) return;
     this.states.hint(key).readSecretLive = true;
   }
 
@@ -364,7 +433,12 @@ export class Reconciler {
       ? ` The existing Secret is kept until it is refreshed.`
       : "";
     await this.status.fail(resource, state, log, err.reason, `${err.message}.${secretNote}`, extra, signal);
-    return err.temporary ? temporaryError(err) : terminalError(err, this.o.permanentErrorRetryMs);
+    if (!err.temporary) return terminalError(err, this.o.permanentErrorRetryMs);
+    // A call that got no answer held a worker until its deadline: back off further (up to the permanent-error
+    // delay), so resources whose AWS endpoint hangs cannot take every worker from the others.
+    return err.timedOut
+      ? temporaryError(err, { maxBackoffMs: this.o.permanentErrorRetryMs })
+      : temporaryError(err);
   }
 }
 

@@ -30,6 +30,8 @@ export interface ResourceState {
   clampReported: boolean;
   /** The largest duration STS accepted after rejecting a longer one. */
   durationCapSeconds: number | undefined;
+  /** Why AWS's last answer had an implausible expiry; until a good answer, the Secret is not reported Ready. */
+  expirationAnomaly: string | undefined;
 }
 
 function fresh(uid: string | undefined, generation: number | undefined): ResourceState {
@@ -42,6 +44,7 @@ function fresh(uid: string | undefined, generation: number | undefined): Resourc
     lastWarning: undefined,
     clampReported: false,
     durationCapSeconds: undefined,
+    expirationAnomaly: undefined,
   };
 }
 

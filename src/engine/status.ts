@@ -110,7 +110,10 @@ export class StatusReporter {
     if (hash === statusHash(normalise(current)) || (stale && hash === last.hash)) return;
     const patch: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(desired)) patch[k] = v ?? null;
-    await this.writer.patchStatus(resource.metadata.namespace!, resource.metadata.name!, patch, signal);
+    // Reporting that the reconcile ran out of time must still be possible: past the reconcile's deadline the write
+    // is bounded by the adapter's own per-request timeout alone.
+    const deadline = signal?.aborted ? undefined : signal;
+    await this.writer.patchStatus(resource.metadata.namespace!, resource.metadata.name!, patch, deadline);
     state.lastStatus = { hash, over: resource.metadata.resourceVersion };
     log.debug({ reason }, "status updated");
   }

@@ -4,6 +4,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-n
 import type { CoreV1Event, KubeConfig } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
 
 export interface EventTarget {
   apiVersion: string;
@@ -35,11 +36,18 @@ export class EventRecorder implements EventSink {
   private readonly logger: Logger;
   private readonly instance: string;
   private readonly seen = new Map<string, Seen>();
+  private readonly requestTimeoutMs: number;
 
-  constructor(kubeConfig: KubeConfig, logger: Logger, instance: string) {
+  constructor(
+    kubeConfig: KubeConfig,
+    logger: Logger,
+    instance: string,
+    requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.logger = logger;
     this.instance = instance;
+    this.requestTimeoutMs = requestTimeoutMs;
   }
 
   /** Fire-and-forget: an Event that cannot be written is logged, never fails a reconcile. */
@@ -68,7 +76,10 @@ export class EventRecorder implements EventSink {
             name: previous.eventName,
             body: { count: previous.count, lastTimestamp: now },
           },
-          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+          abortOptions(
+            deadline(this.requestTimeoutMs),
+            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+          ),
         );
         return;
       } catch {
@@ -95,7 +106,7 @@ export class EventRecorder implements EventSink {
       reportingComponent: COMPONENT,
       reportingInstance: this.instance,
     };
-    await this.core.createNamespacedEvent({ namespace, body });
+    await this.core.createNamespacedEvent({ namespace, body }, abortOptions(deadline(this.requestTimeoutMs)));
     if (this.seen.size >= MAX_TRACKED) this.forgetOldest();
     this.seen.set(key, { eventName, count: 1, firstTimestamp: now, lastSeenMs: now.getTime() });
   }

@@ -1,16 +1,19 @@
 // AWSAssumeRole access for the engine: list functions for the informer and status writes (merge patch on the
-// status subresource, so spec and metadata are never touched).
+// status subresource, so spec and metadata are never touched, with a deadline).
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import type { AWSAssumeRole } from "../api/schema.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
 import { isNotFound } from "./errors.ts";
 
 export class AWSAssumeRoleClient {
   private readonly custom: CustomObjectsApi;
+  private readonly requestTimeoutMs: number;
 
-  constructor(kubeConfig: KubeConfig) {
+  constructor(kubeConfig: KubeConfig, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.requestTimeoutMs = requestTimeoutMs;
   }
 
   /** Watch path for all namespaces, or one. */
@@ -34,11 +37,19 @@ export class AWSAssumeRoleClient {
     return list as { metadata?: { resourceVersion?: string }; items: AWSAssumeRole[] };
   }
 
-  async patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+  async patchStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     try {
       await this.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        abortOptions(
+          deadline(this.requestTimeoutMs, signal),
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        ),
       );
     } catch (err) {
       // Deleted meanwhile: nothing to report on.

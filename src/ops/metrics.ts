@@ -30,7 +30,7 @@ export class Metrics {
     const registers = [this.registry];
     this.refreshes = new Counter({
       name: `${PREFIX}refreshes_total`,
-      help: "Credential issues (create or refresh of a Secret, or of every copy of a ClusterAWSAssumeRole) by kind, result and secretType",
+      help: "Refreshes (new credentials written to a Secret, its creation included; for a ClusterAWSAssumeRole, to all its copies at once) by kind, result and secretType",
       labelNames: ["kind", "result", "secret_type"],
       registers,
     });

@@ -98,6 +98,7 @@ export class FaultChecker {
   private readonly expired: ExpiredObservation[] = [];
   private readonly unowned: UnownedTouch[] = [];
   private readonly unknown: UnknownCredentials[] = [];
+  private readonly unavailable = new Set<string>();
   private samples = 0;
   private sampleErrors = 0;
   private running: Promise<void> | undefined;
@@ -110,6 +111,11 @@ export class FaultChecker {
 
   addProxy(proxy: AwsProxy): void {
     this.proxies.push(proxy);
+  }
+
+  /** Resources whose AWS calls never answer: they must report Ready=False, AWSUnavailable, and own no Secret. */
+  expectUnavailable(names: string[]): void {
+    for (const name of names) this.unavailable.add(name);
   }
 
   /** Records a window in which AWS could not be reached (expiries in it are excused). */
@@ -219,6 +225,12 @@ export class FaultChecker {
     for (const r of resources) {
       const name = r.metadata.name!;
       const ready = r.status?.conditions?.find((c) => c.type === "Ready");
+      if (this.unavailable.has(name)) {
+        if (ready?.status !== "False" || ready.reason !== "AWSUnavailable")
+          problems.push(`${name}: expected AWSUnavailable, has ${ready?.status}/${ready?.reason}`);
+        if (byName.has(r.spec.secretName)) problems.push(`${name}: has a Secret though AWS never answered`);
+        continue;
+      }
       if (this.o.conflicts.includes(name)) {
         if (ready?.status !== "False" || ready.reason !== "SecretConflict")
           problems.push(`${name}: expected SecretConflict, has ${ready?.status}/${ready?.reason}`);

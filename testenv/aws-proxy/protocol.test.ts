@@ -223,3 +223,14 @@ test("rewriteCredentialResponse applies the lifetime and the ECR 12 h default", 
   const ecrShort = rewriteCredentialResponse("ecr-token", ECR_RESPONSE, NOW, { ecrSeconds: 45 });
   assert.equal(ecrShort.issued?.expiresAt, "2026-11-28T06:00:45.000Z");
 });
+
+test("rewriteCredentialResponse passes moto's raw ECR answer through, and puts an STS expiry in the past", () => {
+  const raw = rewriteCredentialResponse("ecr-token", ECR_RESPONSE, NOW, {
+    ecrPassThrough: true,
+    ecrSeconds: 45,
+  });
+  assert.equal(raw.body, ECR_RESPONSE);
+  assert.equal(raw.issued?.expiresAt, "2015-01-01T00:00:00.000Z");
+  const past = rewriteCredentialResponse("sts-credentials", STS_RESPONSE, NOW, { stsSeconds: -3600 });
+  assert.equal(past.issued?.expiration, "2026-11-28T05:00:00Z");
+});

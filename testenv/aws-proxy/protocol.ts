@@ -344,7 +344,7 @@ export function rewriteCredentialResponse(
   kind: ResponseKind,
   body: string,
   nowMs: number,
-  lifetime: { stsSeconds?: number; ecrSeconds?: number },
+  lifetime: { stsSeconds?: number; ecrSeconds?: number; ecrPassThrough?: boolean },
 ): { body: string; issued?: IssuedCredentials } {
   if (kind === "sts-credentials") {
     const out =
@@ -353,7 +353,9 @@ export function rewriteCredentialResponse(
     return issued ? { body: out, issued } : { body: out };
   }
   if (kind === "ecr-token") {
-    const out = rewriteEcrExpiresAt(body, nowMs, lifetime.ecrSeconds ?? ECR_DEFAULT_TOKEN_SECONDS);
+    const out = lifetime.ecrPassThrough
+      ? body
+      : rewriteEcrExpiresAt(body, nowMs, lifetime.ecrSeconds ?? ECR_DEFAULT_TOKEN_SECONDS);
     const issued = extractEcrToken(out);
     return issued ? { body: out, issued } : { body: out };
   }

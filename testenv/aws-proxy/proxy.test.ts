@@ -288,6 +288,35 @@ describe(
       await assumeRole("sess-after-drop"); // the client recovers on a new connection
     });
 
+    test("hang holds the chosen sessions' requests unanswered until the client gives up; others pass", async () => {
+      proxy.setFaults([{ action: "AssumeRole", sessionPrefix: "hung-", kind: "hang" }]);
+      const impatient = new STSClient({
+        endpoint: proxy.url,
+        region: "us-east-1",
+        credentials: TEST_CREDS,
+        maxAttempts: 1,
+        requestHandler: { requestTimeout: 300, throwOnRequestTimeout: true },
+      });
+      await assert.rejects(
+        impatient.send(
+          new AssumeRoleCommand({ RoleArn: ROLE_ARN, RoleSessionName: "hung-1", DurationSeconds: 900 }),
+        ),
+        (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(err.$metadata?.httpStatusCode, undefined, `expected no answer, got ${err.name}`);
+          return true;
+        },
+      );
+      await assumeRole("fine-1");
+      await waitFor("the hung request's record", async () =>
+        proxy.records().find((r) => r.fault === "hang") ? true : undefined,
+      );
+      const hung = proxy.records().find((r) => r.fault === "hang");
+      assert.equal(hung?.status, 0);
+      assert.equal(hung?.params["RoleSessionName"], "hung-1");
+      assert.equal(proxy.records().find((r) => r.params["RoleSessionName"] === "fine-1")?.status, 200);
+      impatient.destroy();
+    });
+
     test("count limits a rule; probability uses the injected randomness; latency delays", async () => {
       proxy.setFaults([{ action: "AssumeRole", kind: "throttle", count: 2 }]);
       await assert.rejects(assumeRole("c1"), { name: "Throttling" });

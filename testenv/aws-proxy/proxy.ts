@@ -55,7 +55,7 @@ export interface AwsProxy {
 const CONTROL_PREFIX = "/__proxy/";
 const MAX_BUFFERED_BODY = 16 * 1024 * 1024;
 const MAX_SESSIONS = 100000;
-const FAULT_KINDS = new Set(["throttle", "unavailable", "latency", "drop", "error"]);
+const FAULT_KINDS = new Set(["throttle", "unavailable", "latency", "drop", "error", "hang"]);
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -90,7 +90,7 @@ export function validateFaultRules(rules: unknown): FaultRule[] {
     const rule = r as Record<string, unknown>;
     if (typeof rule["kind"] !== "string" || !FAULT_KINDS.has(rule["kind"]))
       throw new Error(`fault rule ${i}: kind must be one of ${[...FAULT_KINDS].join(", ")}`);
-    for (const k of ["service", "action", "code", "message"])
+    for (const k of ["service", "action", "sessionPrefix", "code", "message"])
       if (rule[k] !== undefined && typeof rule[k] !== "string")
         throw new Error(`fault rule ${i}: ${k} must be a string`);
     for (const k of ["probability", "count", "latencyMs", "httpStatus"])
@@ -109,6 +109,11 @@ function validateLifetime(l: unknown): Lifetime {
     if (v === undefined || v === null) continue;
     if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`lifetime.${k} must be a number`);
     out[k] = v;
+  }
+  const passThrough = o["ecrPassThrough"];
+  if (passThrough !== undefined && passThrough !== null) {
+    if (typeof passThrough !== "boolean") throw new Error("lifetime.ecrPassThrough must be a boolean");
+    out.ecrPassThrough = passThrough;
   }
   return out;
 }
@@ -146,6 +151,8 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
   // access key id -> RoleSessionName of the AssumeRole that issued it. Survives clearRecords/reset:
   // credentials issued earlier stay in use.
   const sessions = new Map<string, string>();
+  // Responses held by "hang" faults, ended when the proxy closes.
+  const hanging = new Set<http.ServerResponse>();
 
   function addRecord(r: ProxyRecord): void {
     records.push(r);
@@ -157,6 +164,10 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
       const { rule } = active;
       if (rule.service !== undefined && rule.service !== info.service) continue;
       if (rule.action !== undefined && rule.action !== info.action) continue;
+      if (rule.sessionPrefix !== undefined) {
+        const session = info.params["RoleSessionName"];
+        if (typeof session !== "string" || !session.startsWith(rule.sessionPrefix)) continue;
+      }
       if (active.remaining !== undefined && active.remaining <= 0) continue;
       if (random() >= (rule.probability ?? 1)) continue;
       if (active.remaining !== undefined) active.remaining--;
@@ -315,6 +326,14 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
           finish(0);
           req.socket.destroy();
           return;
+        case "hang":
+          // Never answer: the request is recorded when the client gives up and closes the connection.
+          hanging.add(res);
+          res.on("close", () => {
+            hanging.delete(res);
+            finish(0);
+          });
+          return;
         case "latency":
           await new Promise((r) => setTimeout(r, fault.latencyMs ?? 1000));
           break;
@@ -427,6 +446,7 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
     ...api,
     close(): Promise<void> {
       return new Promise((resolve) => {
+        for (const res of hanging) res.destroy();
         server.close(() => resolve());
         server.closeAllConnections();
         agent.destroy();

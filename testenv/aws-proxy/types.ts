@@ -32,7 +32,7 @@ export interface ProxyRecord {
   callerSession?: string;
   /** HTTP status returned to the client; 0 when the connection was dropped. */
   status: number;
-  /** Kind of the injected fault, if any ("throttle", "unavailable", "latency", "drop", "error"). */
+  /** Kind of the injected fault, if any ("throttle", "unavailable", "latency", "drop", "error", "hang"). */
   fault?: string;
   /** Set when the upstream could not be reached (the client then got a 502). */
   upstreamError?: string;
@@ -47,13 +47,16 @@ export interface RecordFilter {
   sinceSeq?: number;
 }
 
-export type FaultKind = "throttle" | "unavailable" | "latency" | "drop" | "error";
+/** "hang": hold the request without ever answering, until the client gives up (or the proxy closes). */
+export type FaultKind = "throttle" | "unavailable" | "latency" | "drop" | "error" | "hang";
 
 export interface FaultRule {
   /** Match only this service (signing name, e.g. "sts", "ecr"). */
   service?: string;
   /** Match only this action (e.g. "AssumeRole", "GetAuthorizationToken"). */
   action?: string;
+  /** Match only requests whose RoleSessionName starts with this (AssumeRole of chosen resources). */
+  sessionPrefix?: string;
   kind: FaultKind;
   /** Chance that a matching request is faulted, 0..1 (default 1). A request that escapes the roll goes on to the next rule. */
   probability?: number;
@@ -70,10 +73,12 @@ export interface FaultRule {
 }
 
 export interface Lifetime {
-  /** Rewrite STS credential Expiration to now + stsSeconds (undefined: keep moto's expiry). */
+  /** Rewrite STS credential Expiration to now + stsSeconds (undefined: keep moto's expiry; negative: in the past). */
   stsSeconds?: number;
   /** Rewrite ECR expiresAt to now + ecrSeconds (undefined: now + 12 h, what AWS issues). */
   ecrSeconds?: number;
+  /** Pass moto's ECR answer through unchanged (its tokens expired on 2015-01-01); ecrSeconds is then ignored. */
+  ecrPassThrough?: boolean;
 }
 
 export interface ProxyHealth {
