@@ -221,3 +221,23 @@ describe("ClusterReconciler", () => {
     assert.equal(w.resources.get("", "fan")!.status!.conditions?.[0]?.reason, "NoNamespacesSelected");
   });
 });
+
+describe("ClusterReconciler and AWS's answers", () => {
+  test("an expiry already past is InvalidExpiration with backoff, and no copy is written", async () => {
+    const w = setup();
+    w.namespace("a", { aws: "yes" });
+    w.apply("fan");
+    w.aws.answers = [
+      {
+        accessKeyId: "A",
+        secretAccessKey: "S",
+        sessionToken: "T",
+        expirationTime: new Date(T0.getTime() - 1000),
+      },
+    ];
+    const result = await w.make().reconcile("fan");
+    assert.equal(result.kind, "temporaryError");
+    assert.deepEqual(w.copies(), []);
+    assert.equal(w.resources.get("", "fan")!.status!.conditions?.[0]?.reason, "InvalidExpiration");
+  });
+});

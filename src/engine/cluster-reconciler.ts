@@ -15,7 +15,7 @@ import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { FORCE_REFRESH_ANNOTATION, SecretAnnotation, plan, scheduledRefresh } from "../domain/plan.ts";
 import type { Plan, RefreshCause } from "../domain/plan.ts";
-import { secretExpirationTime } from "../domain/schedule.ts";
+import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
 import { roleArnOf } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
@@ -256,6 +256,19 @@ export class ClusterReconciler {
       const cause = (refreshes.find((c) => c.plan.action === "refresh" && NEEDS_NEW.has(c.plan.cause))
         ?.plan ?? refreshes[0]!.plan) as { cause: RefreshCause };
       const obtained = await this.obtain(resource, state, registries, tags, specHash, log, signal);
+      if ("anomaly" in obtained) {
+        // Never steer by an implausible expiry (a skewed clock would refresh again and again): the copies stay
+        // as they are, and the next attempt backs off up to the permanent-error delay.
+        this.o.observer?.onRefresh?.(spec.secretType, "failure");
+        await this.status.report(
+          resource,
+          state.own,
+          log,
+          this.failure(Reason.InvalidExpiration, obtained.anomaly),
+          signal,
+        );
+        return temporaryError(new Error(obtained.anomaly), { maxBackoffMs: this.o.permanentErrorRetryMs });
+      }
       issue = obtained.issue;
       state.issue = issue;
       issued = { cause: cause.cause, durationSeconds: obtained.durationSeconds, roleArn: obtained.roleArn };
@@ -362,7 +375,7 @@ export class ClusterReconciler {
     specHash: string,
     log: Logger,
     signal: AbortSignal | undefined,
-  ): Promise<{ issue: Issue; durationSeconds: number; roleArn: string }> {
+  ): Promise<{ issue: Issue; durationSeconds: number; roleArn: string } | { anomaly: string }> {
     const { spec } = resource;
     const identity = await this.source.identity();
     const planned = this.source.request(resource, identity, tags, state.own);
@@ -399,6 +412,21 @@ export class ClusterReconciler {
       throw err;
     }
     const lastRefreshTime = this.now();
+    for (const [what, time] of [
+      ["credentials", obtained.credentials.expirationTime],
+      ...(obtained.ecrToken ? [["ECR token", obtained.ecrToken.expirationTime] as const] : []),
+    ] as const) {
+      const problem = expirationProblem(time, lastRefreshTime, obtained.durationSeconds);
+      if (problem) {
+        log.warn({ problem }, "implausible expiry from AWS");
+        return {
+          anomaly:
+            `AWS returned ${what} with an expiry that is ${problem === "invalid" ? "not a valid time" : problem === "past" ? "already past" : "implausibly soon"}. ` +
+            `The likely cause is clock skew between this node and AWS (check NTP). The Secrets were left as they were; ` +
+            `retrying with growing backoff.`,
+        };
+      }
+    }
     const expirationTime = secretExpirationTime(
       obtained.credentials.expirationTime,
       obtained.ecrToken?.expirationTime,
