@@ -13,6 +13,7 @@ import { parseOptions } from "./options.ts";
 import type { Scenario } from "./options.ts";
 import { Report } from "./report.ts";
 import { burst } from "./scenarios/burst.ts";
+import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { restart } from "./scenarios/restart.ts";
@@ -24,6 +25,7 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   idle,
   spread,
   memory,
+  "fan-out": fanOut,
 };
 
 /** Kills the children this run started (one by one, by pid) and deletes its namespaces. */

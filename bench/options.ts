@@ -2,7 +2,7 @@
 // flag so that development runs can be small and the full run uses the defaults.
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["burst", "restart", "idle", "spread", "memory"] as const;
+export const SCENARIOS = ["burst", "restart", "idle", "spread", "memory", "fan-out"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 interface FlagSpec {

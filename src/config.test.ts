@@ -52,6 +52,7 @@ describe("parseConfig defaults", () => {
       leaderElectionId: "aws-assume-role-operator",
       instance: "host-1",
       namespacePermissions: false,
+      clusterAssumeRoles: false,
       sessionTags: false,
       clusterName: "",
       logLevel: "info",

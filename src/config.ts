@@ -176,6 +176,13 @@ export const FLAGS = [
     help: "Namespaces may only assume the roles that their annotation aws-assume-role.pincette.net/permitted-roles allows",
   },
   {
+    flag: "cluster-assume-roles",
+    env: "CLUSTER_ASSUME_ROLES",
+    kind: "boolean",
+    default: "false",
+    help: "Also reconcile ClusterAWSAssumeRoles: one Secret in every namespace a selector matches (watches Namespaces)",
+  },
+  {
     flag: "session-tags",
     env: "SESSION_TAGS",
     kind: "boolean",
@@ -222,6 +229,7 @@ export interface Config {
   leaderElectionId: string;
   instance: string;
   namespacePermissions: boolean;
+  clusterAssumeRoles: boolean;
   sessionTags: boolean;
   clusterName: string;
   logLevel: "debug" | "info" | "warn" | "error";

@@ -56,6 +56,8 @@ async function main(): Promise<void> {
     requestTimeoutMs: config.requestTimeoutMs,
     reconcileTimeoutMs: config.reconcileTimeoutMs,
     observer: metrics.reconcile(),
+    clusterAssumeRoles: config.clusterAssumeRoles,
+    clusterObserver: metrics.cluster(),
     queueMetrics: metrics.queue(() => controller.queue.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
   metrics.resourceCount = () => controller.resourceCount();
+  if (controller.cluster) metrics.clusterResourceCount = () => controller.cluster!.resourceCount();
 
   const elector = config.leaderElect
     ? new LeaderElector({

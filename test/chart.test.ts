@@ -171,6 +171,23 @@ describe("helm lint and template", () => {
     assert.deepEqual([...namespaces!.verbs].sort(), ["get", "list", "watch"]);
   });
 
+  test("ClusterAWSAssumeRoles and Namespaces are granted, and the flag passed, only with clusterAssumeRoles.enabled", async () => {
+    const rulesOf = async (set: Record<string, string>) =>
+      only<k8s.V1ClusterRole>(await renderChart({ set }), "ClusterRole").rules!;
+    const defaults = await rulesOf({});
+    assert.ok(!defaults.some((r) => r.resources?.some((x) => x.startsWith("clusterawsassumeroles"))));
+    assert.ok(!(await argsOf()).includes("--cluster-assume-roles"));
+
+    const enabled = await rulesOf({ "clusterAssumeRoles.enabled": "true" });
+    const resources = enabled.find((r) => r.resources?.includes("clusterawsassumeroles"));
+    assert.deepEqual([...resources!.verbs].sort(), ["get", "list", "watch"]);
+    const status = enabled.find((r) => r.resources?.includes("clusterawsassumeroles/status"));
+    assert.deepEqual([...status!.verbs].sort(), ["get", "patch", "update"]);
+    const namespaces = enabled.find((r) => r.resources?.includes("namespaces"));
+    assert.deepEqual([...namespaces!.verbs].sort(), ["get", "list", "watch"]);
+    assert.ok((await argsOf({ "clusterAssumeRoles.enabled": "true" })).includes("--cluster-assume-roles"));
+  });
+
   test("the leader-election Role is namespaced to the release and covers Leases only; none without leader election", async () => {
     const objects = await renderChart({ namespace: "ops" });
     const role = only<k8s.V1Role>(objects, "Role");

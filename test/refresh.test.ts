@@ -4,7 +4,7 @@
 import { FORCE_REFRESH_ANNOTATION } from "../src/domain/plan.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, freshNamespace, kubectl, privateProxy, world } from "./support/world.ts";
+import { eventually, freshNamespace, kubectl, privateProxy, staysTheSame, world } from "./support/world.ts";
 import type { ProxyRecord } from "./support/aws-proxy-client.ts";
 import {
   FAST_RETRY,
@@ -26,15 +26,6 @@ function assumeRoles(proxy: { records(f: { action: string }): ProxyRecord[] }, n
 }
 
 /** Polls for `ms` and fails as soon as `check` reports a change; for asserting that nothing happens. */
-async function staysTheSame(ms: number, check: () => Promise<string | undefined>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const change = await check();
-    if (change !== undefined) assert.fail(change);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 test("refreshes the Secret before the credentials expire, at about two thirds of their lifetime", async (t) => {
   const ns = await freshNamespace(t);
   const proxy = await privateProxy(t);

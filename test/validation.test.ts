@@ -10,7 +10,8 @@ import { ensureCrd, getResource, rejection } from "./support/operator.ts";
 
 const ECR_URL = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
 const VALID = { roleName: "my-role", secretName: "my-secret", secretType: "Map" };
-const ECR_RULE = "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
+const ECR_RULE =
+  "ecrRepositoryUrl (or ecrRepositoryUrls) is required when secretType is EcrDockerConfigJson, and only allowed then";
 
 /** A message a person can read: it names the field, and it does not answer with a regular expression. */
 function assertReadable(message: string, field: string): void {

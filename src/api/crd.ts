@@ -1,6 +1,13 @@
-// Builds the AWSAssumeRole CustomResourceDefinition from schema.ts; the chart's copy is generated from it
-// by `npm run crd`, so the schema has exactly one source.
+// Builds the CustomResourceDefinitions (AWSAssumeRole, ClusterAWSAssumeRole) from schema.ts and
+// cluster-schema.ts; the chart's copies are generated from them by `npm run crd`, so each schema has one source.
 import { stringify } from "yaml";
+import {
+  CLUSTER_KIND,
+  CLUSTER_PLURAL,
+  CLUSTER_RESOURCE_SCHEMA,
+  CLUSTER_SHORT_NAME,
+  CLUSTER_SINGULAR,
+} from "./cluster-schema.ts";
 import {
   API_VERSION,
   GROUP,
@@ -11,57 +18,157 @@ import {
   SINGULAR,
   VERSION,
 } from "./schema.ts";
+import type { JSONSchemaProps } from "./schema.ts";
 
-export const CRD_NAME = `${PLURAL}.${GROUP}`;
-export const CRD_FILE = `charts/aws-assume-role/crds/${CRD_NAME}.yaml`;
+/** `kubectl get aws` lists both kinds. */
+export const CATEGORY = "aws";
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+}
+
+/** What differs between the two CRDs. */
+export interface CrdDefinition {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortName: string;
+  scope: "Namespaced" | "Cluster";
+  schema: JSONSchemaProps;
+  printerColumns: PrinterColumn[];
+  /** The source file named in the generated header. */
+  source: string;
+}
 
 const READY = '.status.conditions[?(@.type=="Ready")]';
 
-export const PRINTER_COLUMNS = [
-  { name: "Role", type: "string", jsonPath: ".spec.roleName", description: "IAM role that is assumed" },
-  { name: "Secret", type: "string", jsonPath: ".spec.secretName", description: "Secret that is kept filled" },
-  { name: "Type", type: "string", jsonPath: ".spec.secretType", description: "Layout of the Secret" },
-  { name: "Ready", type: "string", jsonPath: `${READY}.status`, description: "Whether the Secret is usable" },
-  { name: "Reason", type: "string", jsonPath: `${READY}.reason`, description: "Why it is (not) ready" },
-  // A "date" column prints the age of a timestamp and shows "<invalid>" for any time in the future, which an
-  // expiry always is while things work; printing the timestamp itself is the useful choice.
+const ROLE = {
+  name: "Role",
+  type: "string",
+  jsonPath: ".spec.roleName",
+  description: "IAM role that is assumed",
+};
+const SECRET = {
+  name: "Secret",
+  type: "string",
+  jsonPath: ".spec.secretName",
+  description: "Secret that is kept filled",
+};
+const TYPE = {
+  name: "Type",
+  type: "string",
+  jsonPath: ".spec.secretType",
+  description: "Layout of the Secret",
+};
+const READY_STATUS = {
+  name: "Ready",
+  type: "string",
+  jsonPath: `${READY}.status`,
+  description: "Whether the Secret is usable",
+};
+const REASON = {
+  name: "Reason",
+  type: "string",
+  jsonPath: `${READY}.reason`,
+  description: "Why it is (not) ready",
+};
+// A "date" column prints the age of a timestamp and shows "<invalid>" for any time in the future, which an
+// expiry always is while things work; printing the timestamp itself is the useful choice.
+const EXPIRES = {
+  name: "Expires",
+  type: "string",
+  jsonPath: ".status.expirationTime",
+  description: "When the current credentials expire",
+};
+const AGE = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
+
+export const PRINTER_COLUMNS: PrinterColumn[] = [ROLE, SECRET, TYPE, READY_STATUS, REASON, EXPIRES, AGE];
+
+export const CLUSTER_PRINTER_COLUMNS: PrinterColumn[] = [
+  ROLE,
+  SECRET,
+  TYPE,
   {
-    name: "Expires",
-    type: "string",
-    jsonPath: ".status.expirationTime",
-    description: "When the current credentials expire",
+    name: "Selected",
+    type: "integer",
+    jsonPath: ".status.namespaces.selected",
+    description: "Namespaces that match namespaceSelector",
   },
-  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  {
+    name: "Served",
+    type: "integer",
+    jsonPath: ".status.namespaces.ready",
+    description: "Selected namespaces whose Secret holds the current credentials",
+  },
+  READY_STATUS,
+  REASON,
+  EXPIRES,
+  AGE,
 ];
 
-/** The full apiextensions.k8s.io/v1 CustomResourceDefinition for AWSAssumeRole. */
-export function buildCrd(): object {
+export const NAMESPACED_CRD: CrdDefinition = {
+  kind: KIND,
+  plural: PLURAL,
+  singular: SINGULAR,
+  shortName: SHORT_NAME,
+  scope: "Namespaced",
+  schema: RESOURCE_SCHEMA,
+  printerColumns: PRINTER_COLUMNS,
+  source: "src/api/schema.ts",
+};
+
+export const CLUSTER_CRD: CrdDefinition = {
+  kind: CLUSTER_KIND,
+  plural: CLUSTER_PLURAL,
+  singular: CLUSTER_SINGULAR,
+  shortName: CLUSTER_SHORT_NAME,
+  scope: "Cluster",
+  schema: CLUSTER_RESOURCE_SCHEMA,
+  printerColumns: CLUSTER_PRINTER_COLUMNS,
+  source: "src/api/cluster-schema.ts",
+};
+
+export const CRDS = [NAMESPACED_CRD, CLUSTER_CRD];
+
+export const crdName = (def: CrdDefinition): string => `${def.plural}.${GROUP}`;
+export const crdFile = (def: CrdDefinition): string => `charts/aws-assume-role/crds/${crdName(def)}.yaml`;
+
+export const CRD_NAME = crdName(NAMESPACED_CRD);
+export const CRD_FILE = crdFile(NAMESPACED_CRD);
+export const CLUSTER_CRD_NAME = crdName(CLUSTER_CRD);
+export const CLUSTER_CRD_FILE = crdFile(CLUSTER_CRD);
+
+/** The full apiextensions.k8s.io/v1 CustomResourceDefinition (AWSAssumeRole unless told otherwise). */
+export function buildCrd(def: CrdDefinition = NAMESPACED_CRD): object {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
     metadata: {
-      name: CRD_NAME,
+      name: crdName(def),
       labels: { "app.kubernetes.io/part-of": "aws-assume-role-operator" },
     },
     spec: {
       group: GROUP,
-      scope: "Namespaced",
+      scope: def.scope,
       names: {
-        kind: KIND,
-        listKind: `${KIND}List`,
-        plural: PLURAL,
-        singular: SINGULAR,
-        shortNames: [SHORT_NAME],
-        categories: ["aws"],
+        kind: def.kind,
+        listKind: `${def.kind}List`,
+        plural: def.plural,
+        singular: def.singular,
+        shortNames: [def.shortName],
+        categories: [CATEGORY],
       },
       versions: [
         {
           name: VERSION,
           served: true,
           storage: true,
-          schema: { openAPIV3Schema: RESOURCE_SCHEMA },
+          schema: { openAPIV3Schema: def.schema },
           subresources: { status: {} },
-          additionalPrinterColumns: PRINTER_COLUMNS,
+          additionalPrinterColumns: def.printerColumns,
         },
       ],
     },
@@ -69,8 +176,8 @@ export function buildCrd(): object {
 }
 
 /** The CRD as YAML text, exactly as committed under charts/. */
-export function renderCrdYaml(): string {
-  const header = `# Generated by \`npm run crd\` from src/api/schema.ts (${API_VERSION} ${KIND}); do not edit.\n`;
+export function renderCrdYaml(def: CrdDefinition = NAMESPACED_CRD): string {
+  const header = `# Generated by \`npm run crd\` from ${def.source} (${API_VERSION} ${def.kind}); do not edit.\n`;
   // lineWidth 0 keeps long descriptions on one line, so the output does not depend on folding rules.
-  return header + stringify(buildCrd(), { lineWidth: 0 });
+  return header + stringify(buildCrd(def), { lineWidth: 0 });
 }

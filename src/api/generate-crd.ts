@@ -1,22 +1,27 @@
-// Writes the chart's CRD file from src/api/schema.ts; with --check, fails when the committed file is stale.
+// Writes the chart's CRD files from src/api; with --check, fails when a committed file is stale.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CRD_FILE, renderCrdYaml } from "./crd.ts";
+import { CRDS, crdFile, renderCrdYaml } from "./crd.ts";
 
-const target = fileURLToPath(new URL(`../../${CRD_FILE}`, import.meta.url));
-const expected = renderCrdYaml();
-
-if (process.argv.includes("--check")) {
-  const current = await readFile(target, "utf8").catch(() => undefined);
-  if (current !== expected) {
-    const what = current === undefined ? "is missing" : "differs from src/api/schema.ts";
-    console.error(`${CRD_FILE} ${what}; run \`npm run crd\` and commit the result.`);
-    process.exit(1);
+let stale = false;
+for (const def of CRDS) {
+  const file = crdFile(def);
+  const target = fileURLToPath(new URL(`../../${file}`, import.meta.url));
+  const expected = renderCrdYaml(def);
+  if (process.argv.includes("--check")) {
+    const current = await readFile(target, "utf8").catch(() => undefined);
+    if (current !== expected) {
+      const what = current === undefined ? "is missing" : `differs from ${def.source}`;
+      console.error(`${file} ${what}; run \`npm run crd\` and commit the result.`);
+      stale = true;
+    } else {
+      console.log(`${file} is up to date.`);
+    }
+  } else {
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, expected);
+    console.log(`wrote ${file}`);
   }
-  console.log(`${CRD_FILE} is up to date.`);
-} else {
-  await mkdir(dirname(target), { recursive: true });
-  await writeFile(target, expected);
-  console.log(`wrote ${CRD_FILE}`);
 }
+if (stale) process.exit(1);

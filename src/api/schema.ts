@@ -36,6 +36,8 @@ export interface AWSAssumeRoleSpec {
   secretName: string;
   secretType: SecretType;
   ecrRepositoryUrl?: string;
+  /** More registries in the same dockerconfigjson. */
+  ecrRepositoryUrls?: string[];
   /** Optional in the type because objects built in code may omit it; the API server always defaults it. */
   durationSeconds?: number;
 }
@@ -103,6 +105,7 @@ export const SPEC_KEYS = [
   "secretName",
   "secretType",
   "ecrRepositoryUrl",
+  "ecrRepositoryUrls",
   "durationSeconds",
 ] as const satisfies readonly (keyof AWSAssumeRoleSpec)[];
 
@@ -148,6 +151,7 @@ export interface JSONSchemaProps {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  minItems?: number;
   maxItems?: number;
   maxProperties?: number;
   additionalProperties?: JSONSchemaProps;
@@ -186,7 +190,10 @@ const stringMap = (description: string, maxProperties: number, maxValueLength: n
 });
 
 const ECR_RULE_MESSAGE =
-  "ecrRepositoryUrl is required when secretType is EcrDockerConfigJson, and only allowed then";
+  "ecrRepositoryUrl (or ecrRepositoryUrls) is required when secretType is EcrDockerConfigJson, and only allowed then";
+const ECR_URL_MESSAGE =
+  "must be an ECR registry URL, https://<12-digit account>.dkr.ecr.<region>.amazonaws.com with an " +
+  "optional repository path, such as 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo'";
 
 /**
  * A pattern as a CEL rule with a message. The API server answers a failed `pattern` by quoting the regular
@@ -371,11 +378,23 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
         "EcrDockerConfigJson and not allowed otherwise. FIPS endpoints (dkr.ecr-fips) and China regions " +
         "(amazonaws.com.cn) are accepted. The URL is used verbatim as the key under 'auths'.",
       maxLength: 2048,
-      "x-kubernetes-validations": mustMatch(
-        ECR_REPOSITORY_URL_PATTERN,
-        "must be an ECR registry URL, https://<12-digit account>.dkr.ecr.<region>.amazonaws.com with an " +
-          "optional repository path, such as 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo'",
-      ),
+      "x-kubernetes-validations": mustMatch(ECR_REPOSITORY_URL_PATTERN, ECR_URL_MESSAGE),
+    },
+    ecrRepositoryUrls: {
+      type: "array",
+      description:
+        "More ECR registries (or repositories) to log in to, in the same dockerconfigjson: one entry under " +
+        "'auths' per URL, next to ecrRepositoryUrl if that is set too. One GetAuthorizationToken is made per " +
+        "region (an ECR token serves every registry the role may access in its region, also in other accounts).",
+      minItems: 1,
+      maxItems: 32,
+      "x-kubernetes-list-type": "set",
+      items: {
+        type: "string",
+        description: "An ECR registry URL, as for ecrRepositoryUrl.",
+        maxLength: 2048,
+        "x-kubernetes-validations": mustMatch(ECR_REPOSITORY_URL_PATTERN, ECR_URL_MESSAGE),
+      },
     },
     durationSeconds: {
       type: "integer",
@@ -391,7 +410,7 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
   },
   "x-kubernetes-validations": [
     {
-      rule: "has(self.ecrRepositoryUrl) == (self.secretType == 'EcrDockerConfigJson')",
+      rule: "(has(self.ecrRepositoryUrl) || has(self.ecrRepositoryUrls)) == (self.secretType == 'EcrDockerConfigJson')",
       message: ECR_RULE_MESSAGE,
     },
     {

@@ -32,6 +32,8 @@ export const Reason = {
    * likely a skewed clock). The Secret is written with them, and the operator retries with growing backoff.
    */
   InvalidExpiration: "InvalidExpiration",
+  /** ClusterAWSAssumeRole: no namespace matches its namespaceSelector, so no credentials are issued. */
+  NoNamespacesSelected: "NoNamespacesSelected",
   /** Event only: the duration was clamped to one hour because the operator's identity is an assumed role. */
   DurationClamped: "DurationClamped",
 } as const;

@@ -6,6 +6,7 @@ import {
   InvalidEcrRegistryUrlError,
   parseCallerArn,
   parseEcrRegistryUrl,
+  clusterRoleSessionName,
   roleArnFor,
   roleSessionName,
 } from "./naming.ts";
@@ -188,4 +189,22 @@ describe("parseEcrRegistryUrl", () => {
       );
     });
   }
+});
+
+describe("clusterRoleSessionName", () => {
+  test("is caar.<name> when that fits, so CloudTrail shows the cluster-scoped resource", () => {
+    assert.equal(clusterRoleSessionName("ecr-pull"), "caar.ecr-pull");
+  });
+
+  test("is shortened with a hash past 64 characters, distinct for distinct names", () => {
+    const a = clusterRoleSessionName(`${"c".repeat(100)}-a`);
+    const b = clusterRoleSessionName(`${"c".repeat(100)}-b`);
+    assert.equal(a.length, 64);
+    assert.match(a, /^caar\.c+-[0-9a-f]{8}$/);
+    assert.notEqual(a, b);
+  });
+
+  test("never equals a namespaced resource's session name", () => {
+    assert.notEqual(clusterRoleSessionName("x"), roleSessionName("caar", "x"));
+  });
 });

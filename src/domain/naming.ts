@@ -63,10 +63,18 @@ const SESSION_NAME_INVALID = /[^\w+=,.@-]/g;
  * hash of the full namespace/name, so distinct resources keep distinct session names.
  */
 export function roleSessionName(namespace: string, name: string): string {
-  const raw = `aar.${namespace}.${name}`;
+  return sessionNameWithin(`aar.${namespace}.${name}`, `${namespace}/${name}`);
+}
+
+/** The RoleSessionName of a ClusterAWSAssumeRole: caar.<name>, shortened the same way. */
+export function clusterRoleSessionName(name: string): string {
+  return sessionNameWithin(`caar.${name}`, `/${name}`);
+}
+
+function sessionNameWithin(raw: string, identity: string): string {
   const clean = raw.replace(SESSION_NAME_INVALID, "-");
   if (clean === raw && clean.length <= SESSION_NAME_MAX) return clean;
-  const suffix = `-${fnv1a32(`${namespace}/${name}`).toString(16).padStart(8, "0")}`;
+  const suffix = `-${fnv1a32(identity).toString(16).padStart(8, "0")}`;
   return clean.slice(0, SESSION_NAME_MAX - suffix.length) + suffix;
 }
 

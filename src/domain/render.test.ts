@@ -72,7 +72,7 @@ describe("renderSecret", () => {
       renderSecret({ secretType: "Map", credentials, file }),
       renderSecret({ secretType: "Map", credentials }),
     );
-    const ecr = { registryUrl, token: ecrToken };
+    const ecr = [{ registryUrl, token: ecrToken }];
     assert.deepEqual(
       renderSecret({ secretType: "EcrDockerConfigJson", credentials, ecr, file }),
       renderSecret({ secretType: "EcrDockerConfigJson", credentials, ecr }),
@@ -89,7 +89,7 @@ describe("renderSecret", () => {
     const secret = renderSecret({
       secretType: "EcrDockerConfigJson",
       credentials,
-      ecr: { registryUrl, token: ecrToken },
+      ecr: [{ registryUrl, token: ecrToken }],
     });
     assert.equal(secret.type, "kubernetes.io/dockerconfigjson");
     assert.deepEqual(Object.keys(secret.stringData), [".dockerconfigjson"]);
@@ -99,13 +99,33 @@ describe("renderSecret", () => {
     );
   });
 
+  test("EcrDockerConfigJson with several registries has one auths entry per registry URL, in order", () => {
+    const other = { token: btoa("AWS:0ther"), expirationTime: ecrToken.expirationTime };
+    const secret = renderSecret({
+      secretType: "EcrDockerConfigJson",
+      credentials,
+      ecr: [
+        { registryUrl, token: ecrToken },
+        { registryUrl: "https://210987654321.dkr.ecr.us-east-1.amazonaws.com", token: other },
+      ],
+    });
+    const config = JSON.parse(secret.stringData[".dockerconfigjson"]!) as {
+      auths: Record<string, { password: string }>;
+    };
+    assert.deepEqual(Object.keys(config.auths), [
+      registryUrl,
+      "https://210987654321.dkr.ecr.us-east-1.amazonaws.com",
+    ]);
+    assert.equal(config.auths["https://210987654321.dkr.ecr.us-east-1.amazonaws.com"]!.password, "0ther");
+  });
+
   test("EcrDockerConfigJson without an ECR login throws", () => {
     assert.throws(() => renderSecret({ secretType: "EcrDockerConfigJson", credentials }), /ECR/);
   });
 
   for (const secretType of SECRET_TYPES) {
     test(`${secretType} produces the type and keys expectedSecretType and expectedDataKeys announce`, () => {
-      const secret = renderSecret({ secretType, credentials, ecr: { registryUrl, token: ecrToken } });
+      const secret = renderSecret({ secretType, credentials, ecr: [{ registryUrl, token: ecrToken }] });
       assert.equal(secret.type, expectedSecretType(secretType));
       assert.deepEqual(Object.keys(secret.stringData), expectedDataKeys(secretType));
     });

@@ -14,7 +14,8 @@ export interface RenderedSecret {
 export interface RenderInput {
   secretType: SecretType;
   credentials: AwsCredentials;
-  ecr?: { registryUrl: string; token: EcrToken };
+  /** For EcrDockerConfigJson: one login per registry URL (the key under `auths`). */
+  ecr?: { registryUrl: string; token: EcrToken }[];
   /** For File: the profile name (default "default") and an optional region line. */
   file?: { profile?: string; region?: string };
 }
@@ -64,10 +65,18 @@ export function renderSecret(input: RenderInput): RenderedSecret {
       return { type, stringData: { credentials } };
     }
     case "EcrDockerConfigJson": {
-      if (!input.ecr) throw new Error("secretType EcrDockerConfigJson needs an ECR registry URL and token");
-      const password = ecrPassword(input.ecr.token);
-      const auth = btoa(`${ECR_USERNAME}:${password}`);
-      const config = { auths: { [input.ecr.registryUrl]: { username: ECR_USERNAME, password, auth } } };
+      if (!input.ecr?.length)
+        throw new Error("secretType EcrDockerConfigJson needs an ECR registry URL and token");
+      const auths = Object.fromEntries(
+        input.ecr.map(({ registryUrl, token }) => {
+          const password = ecrPassword(token);
+          return [
+            registryUrl,
+            { username: ECR_USERNAME, password, auth: btoa(`${ECR_USERNAME}:${password}`) },
+          ];
+        }),
+      );
+      const config = { auths };
       return { type, stringData: { ".dockerconfigjson": JSON.stringify(config) } };
     }
   }

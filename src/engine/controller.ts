@@ -6,12 +6,15 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
+import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import { READY } from "../domain/conditions.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { Informer } from "../kube/informer.ts";
 import type { MetaObject } from "../kube/informer.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
+import { ClusterController } from "./cluster-controller.ts";
+import type { ClusterObserver } from "./cluster-reconciler.ts";
 import { PermittedRolesWatch } from "./permitted-roles.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
@@ -37,6 +40,9 @@ export interface ControllerOptions extends Omit<
   queueMetrics?: QueueMetrics;
   /** Namespace limits: watch Namespaces for their permitted-roles annotation. */
   namespacePermissions: boolean;
+  /** Reconcile ClusterAWSAssumeRoles too (--cluster-assume-roles); watches Namespaces. */
+  clusterAssumeRoles?: boolean;
+  clusterObserver?: ClusterObserver;
   /** Deadline of one status write. */
   requestTimeoutMs?: number;
   /** Deadline of one reconcile: every outside call it makes is aborted then, and it is retried with backoff. */
@@ -83,6 +89,8 @@ export class Controller {
   private readonly resources: InformerGroup<AWSAssumeRole>;
   private readonly secrets: InformerGroup<V1Secret>;
   private readonly namespaces: Informer<V1Namespace> | undefined;
+  /** The ClusterAWSAssumeRole side, with --cluster-assume-roles. */
+  readonly cluster: ClusterController | undefined;
   private readonly permittedRoles = new PermittedRolesWatch();
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
@@ -141,17 +149,29 @@ export class Controller {
       ),
       all,
     );
-    this.namespaces = o.namespacePermissions
-      ? new Informer<V1Namespace>({
-          ...common,
-          name: "namespaces@*",
-          path: "/api/v1/namespaces",
-          list: () => core.listNamespace(),
-          onAdd: (n) => this.namespaceChanged(n),
-          onUpdate: (n) => this.namespaceChanged(n),
-          onDelete: (n) => this.namespaceDeleted(n),
-        })
-      : undefined;
+    this.namespaces =
+      o.namespacePermissions || o.clusterAssumeRoles
+        ? new Informer<V1Namespace>({
+            ...common,
+            name: "namespaces@*",
+            path: "/api/v1/namespaces",
+            list: () => core.listNamespace(),
+            onAdd: (n) => this.namespaceChanged(n),
+            onUpdate: (n) => this.namespaceChanged(n),
+            onDelete: (n) => this.namespaceDeleted(n),
+          })
+        : undefined;
+    this.cluster =
+      o.clusterAssumeRoles && this.namespaces
+        ? new ClusterController({
+            ...o,
+            ...(o.clusterObserver ? { observer: o.clusterObserver } : {}),
+            secrets: this.secrets,
+            namespaces: this.namespaces,
+            watchedNamespaces: o.namespaces,
+            reconcileTimeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
+          })
+        : undefined;
     this.reconciler = new Reconciler({
       ...o,
       ...(this.namespaces ? { namespaceCache: this.namespaces } : {}),
@@ -185,6 +205,7 @@ export class Controller {
       this.resources.start(),
       this.secrets.start(),
       this.namespaces?.start(),
+      this.cluster?.informer.start(),
     ]).then(() => {
       this.logger.info("caches synced");
     });
@@ -197,19 +218,21 @@ export class Controller {
     this.working = true;
     for (const r of this.resources.list()) this.queue.add(keyOf(r));
     this.queue.start();
+    this.cluster?.startWorkers();
     this.logger.info({ resources: this.resources.list().length }, "workers started");
   }
 
   /** Stops taking work and waits for in-flight reconciles. */
   async stopWorkers(): Promise<void> {
     this.working = false;
-    await this.queue.shutdown();
+    await Promise.all([this.queue.shutdown(), this.cluster?.stopWorkers()]);
   }
 
   stopCaches(): void {
     this.resources.stop();
     this.secrets.stop();
     this.namespaces?.stop();
+    this.cluster?.informer.stop();
   }
 
   private informers(): Informer<object>[] {
@@ -217,6 +240,7 @@ export class Controller {
       ...this.resources.informers,
       ...this.secrets.informers,
       ...(this.namespaces ? [this.namespaces] : []),
+      ...(this.cluster ? [this.cluster.informer] : []),
     ];
   }
 
@@ -265,6 +289,7 @@ export class Controller {
   }
 
   private namespaceChanged(n: V1Namespace): void {
+    this.cluster?.namespaceChanged(n, false);
     const name = n.metadata?.name ?? "";
     if (!this.permittedRoles.changed(name, n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION])) return;
     // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled
@@ -275,12 +300,18 @@ export class Controller {
 
   /** The namespace controller deletes a namespace's contents before the namespace: nothing to requeue. */
   private namespaceDeleted(n: V1Namespace): void {
+    this.cluster?.namespaceChanged(n, true);
     this.permittedRoles.deleted(n.metadata?.name ?? "");
   }
 
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */
   private secretChanged(s: V1Secret, left = false): void {
     const meta = s.metadata ?? {};
+    const clusterOwner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === CLUSTER_KIND);
+    if (clusterOwner) {
+      this.cluster?.secretChanged(clusterOwner.name, s, left);
+      return;
+    }
     const owner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === KIND);
     const byUid = meta.annotations?.[SecretAnnotation.ownerUid];
     const key = owner ? `${meta.namespace}/${owner.name}` : byUid ? this.keysByUid.get(byUid) : undefined;

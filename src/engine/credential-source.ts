@@ -6,7 +6,9 @@ import type { AWSAssumeRole } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
 import { roleSessionName } from "../domain/naming.ts";
-import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import type { CallerIdentity } from "../domain/naming.ts";
+import { earliestEcrToken, ecrTokenRegions } from "../domain/ecr-logins.ts";
+import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { expirationProblem } from "../domain/schedule.ts";
 import { fallbackDuration, isDurationRejection, requestedDuration, roleArnOf } from "../domain/session.ts";
 import type { AssumeRoleRequest, AwsAccess } from "./ports.ts";
@@ -14,7 +16,10 @@ import type { ResourceState } from "./resource-state.ts";
 
 export interface Obtained {
   credentials: AwsCredentials;
+  /** The ECR token that expires first (it bounds the Secret's lifetime); undefined without registries. */
   ecrToken: EcrToken | undefined;
+  /** One ECR token per region of the spec's registries. */
+  ecrTokens: Record<string, EcrToken>;
   /** The duration STS accepted. */
   durationSeconds: number;
 }
@@ -44,7 +49,7 @@ export class CredentialSource {
 
   /** The AssumeRole a resource makes. */
   request(
-    resource: AWSAssumeRole,
+    resource: Pick<AWSAssumeRole, "spec" | "metadata">,
     identity: CallerIdentity,
     tags: Record<string, string>,
     state: ResourceState,
@@ -71,11 +76,11 @@ export class CredentialSource {
   /**
    * AssumeRole, stepping down the duration while STS rejects it as above the role's MaxSessionDuration (each step
    * is reported through `onDurationRejected` and remembered in the resource's state), then the ECR token in the
-   * registry's region. Failures are AwsFailure.
+   * registries' regions (one per region). Failures are AwsFailure.
    */
   async obtain(
     request: AssumeRoleRequest,
-    registry: EcrRegistry | undefined,
+    registries: readonly EcrLogin[],
     state: ResourceState,
     onDurationRejected: (message: string) => Promise<void>,
     signal?: AbortSignal,
@@ -97,8 +102,11 @@ export class CredentialSource {
         state.durationCapSeconds = next;
       }
     }
-    const ecrToken = registry ? await this.aws.ecrToken(credentials, registry.region, signal) : undefined;
-    return { credentials, ecrToken, durationSeconds };
+    const ecrTokens: Record<string, EcrToken> = {};
+    for (const region of ecrTokenRegions(registries)) {
+      ecrTokens[region] = await this.aws.ecrToken(credentials, region, signal);
+    }
+    return { credentials, ecrToken: earliestEcrToken(ecrTokens), ecrTokens, durationSeconds };
   }
 }
 
@@ -112,7 +120,7 @@ export function expirationAnomaly(
 ): { problem: "invalid" | "past" | "too-soon"; message: string; expirationTime: string } | undefined {
   const checks = [
     ["credentials", obtained.credentials.expirationTime],
-    ...(obtained.ecrToken ? [["ECR token", obtained.ecrToken.expirationTime] as const] : []),
+    ...Object.values(obtained.ecrTokens).map((token) => ["ECR token", token.expirationTime] as const),
   ] as const;
   for (const [what, expirationTime] of checks) {
     const problem = expirationProblem(expirationTime, now, obtained.durationSeconds);

@@ -5,11 +5,12 @@
 // events are reported (status.ts) live beside it; per-resource memory lives in resource-state.ts.
 import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { AWSAssumeRole } from "../api/schema.ts";
+import type { AWSAssumeRole, AWSAssumeRoleSpec } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
-import { parseEcrRegistryUrl } from "../domain/naming.ts";
-import type { CallerIdentity, EcrRegistry } from "../domain/naming.ts";
+import type { CallerIdentity } from "../domain/naming.ts";
+import { ecrLoginsOf } from "../domain/ecr-logins.ts";
+import type { EcrLogin } from "../domain/ecr-logins.ts";
 import {
   PERMITTED_ROLES_ANNOTATION,
   isRolePermitted,
@@ -124,7 +125,7 @@ export class Reconciler {
       await this.status.fail(resource, state, log, Reason.InvalidSpec, checked.problem, {}, ctx.signal);
       return terminalError(new Error(checked.problem)); // waits for a spec change
     }
-    const { registry, tags } = checked;
+    const { registries, tags } = checked;
     const specHash = hashSpec(resource, tags);
 
     if (this.o.namespaceCache) {
@@ -202,7 +203,7 @@ export class Reconciler {
       case "refresh":
         return this.refresh(ctx, {
           specHash,
-          registry,
+          registries,
           tags,
           secret,
           cause: decision.cause,
@@ -216,7 +217,7 @@ export class Reconciler {
     ctx: Context,
     p: {
       specHash: string;
-      registry: EcrRegistry | undefined;
+      registries: EcrLogin[];
       tags: Record<string, string>;
       secret: V1Secret | undefined;
       cause: RefreshCause;
@@ -250,7 +251,7 @@ export class Reconciler {
     try {
       obtained = await this.source.obtain(
         request,
-        p.registry,
+        p.registries,
         state,
         // The role's MaxSessionDuration is below the request: say so before trying the next shorter duration.
         (message) =>
@@ -279,7 +280,7 @@ export class Reconciler {
     const body = secretBody({
       resource,
       credentials: obtained.credentials,
-      ecrToken: obtained.ecrToken,
+      ecrTokens: obtained.ecrTokens,
       roleArn,
       durationSeconds,
       lastRefreshTime,
@@ -383,37 +384,14 @@ export class Reconciler {
   }
 
   /** The ECR registry and session tags the spec asks for, or why the spec cannot work as written. */
-  private checkSpec(
-    resource: AWSAssumeRole,
-  ): { registry: EcrRegistry | undefined; tags: Record<string, string> } | { problem: string } {
-    const { spec } = resource;
+  private checkSpec(resource: AWSAssumeRole): CheckedSpec | { problem: string } {
     const { namespace, name } = resource.metadata as { namespace: string; name: string };
-    let registry: EcrRegistry | undefined;
-    if (spec.secretType === "EcrDockerConfigJson") {
-      try {
-        registry = parseEcrRegistryUrl(spec.ecrRepositoryUrl ?? "");
-      } catch (err) {
-        return { problem: (err as Error).message };
-      }
-    }
-    try {
-      sessionPolicy(spec);
-      return {
-        registry,
-        tags: sessionTags(spec, { namespace, name }, this.o.sessionTags ?? { enabled: false }),
-      };
-    } catch (err) {
-      if (!(err instanceof InvalidSessionError)) throw err;
-      return { problem: err.message };
-    }
+    return checkSpec(resource.spec, { namespace, name }, this.o.sessionTags);
   }
 
   /** Namespace limits: may this namespace assume this role? */
   private permitted(namespace: string, roleArn: string, identity: CallerIdentity): boolean {
-    const annotation = this.o.namespaceCache?.get("", namespace)?.metadata?.annotations?.[
-      PERMITTED_ROLES_ANNOTATION
-    ];
-    return isRolePermitted(roleArn, permittedPatterns(annotation, identity));
+    return namespacePermits(this.o.namespaceCache, namespace, roleArn, identity);
   }
 
   /** Reports an AWS failure; temporary ones retry with backoff, the others after the permanent-error delay. */
@@ -433,11 +411,52 @@ export class Reconciler {
   }
 }
 
+export interface CheckedSpec {
+  registries: EcrLogin[];
+  tags: Record<string, string>;
+}
+
+/** The ECR registry and session tags a spec asks for, or why it cannot work as written (no AWS call needed). */
+export function checkSpec(
+  spec: AWSAssumeRoleSpec,
+  resource: { namespace: string; name: string },
+  tagOptions: SessionTagOptions | undefined,
+): CheckedSpec | { problem: string } {
+  let registries: EcrLogin[] = [];
+  if (spec.secretType === "EcrDockerConfigJson") {
+    try {
+      registries = ecrLoginsOf(spec);
+      if (registries.length === 0)
+        return { problem: "EcrDockerConfigJson needs ecrRepositoryUrl or ecrRepositoryUrls" };
+    } catch (err) {
+      return { problem: (err as Error).message };
+    }
+  }
+  try {
+    sessionPolicy(spec);
+    return { registries, tags: sessionTags(spec, resource, tagOptions ?? { enabled: false }) };
+  } catch (err) {
+    if (!(err instanceof InvalidSessionError)) throw err;
+    return { problem: err.message };
+  }
+}
+
+/** Namespace limits: does the namespace's permitted-roles annotation allow this role? */
+export function namespacePermits(
+  namespaces: Cache<V1Namespace> | undefined,
+  namespace: string,
+  roleArn: string,
+  identity: CallerIdentity,
+): boolean {
+  const annotation = namespaces?.get("", namespace)?.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
+  return isRolePermitted(roleArn, permittedPatterns(annotation, identity));
+}
+
 /**
  * Everything that shapes the Secret or the session; a change refreshes at once. Built from the spec as written, so
  * keeping a valid Secret needs no AWS call (not even GetCallerIdentity).
  */
-function hashSpec(resource: AWSAssumeRole, tags: Record<string, string>): string {
+export function hashSpec(resource: Pick<AWSAssumeRole, "spec">, tags: Record<string, string>): string {
   const { spec } = resource;
   return contentHash({
     roleName: spec.roleName ?? null,
@@ -451,12 +470,14 @@ function hashSpec(resource: AWSAssumeRole, tags: Record<string, string>): string
     durationSeconds: spec.durationSeconds ?? 900,
     secretType: spec.secretType,
     ecrRepositoryUrl: spec.ecrRepositoryUrl ?? null,
+    // Only when set, so the hash of every existing resource (and so its Secret) stays the same.
+    ...(spec.ecrRepositoryUrls ? { ecrRepositoryUrls: spec.ecrRepositoryUrls } : {}),
     secretTemplate: spec.secretTemplate ?? null,
     profile: spec.profile ?? null,
   });
 }
 
-function describeCause(cause: RefreshCause): string {
+export function describeCause(cause: RefreshCause): string {
   switch (cause) {
     case "missing":
       return "the Secret did not exist";
@@ -478,7 +499,7 @@ export function splitKey(key: string): [string, string] {
   return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
-function observe(secret: V1Secret): ObservedSecret {
+export function observe(secret: V1Secret): ObservedSecret {
   const meta = secret.metadata ?? {};
   return {
     type: secret.type,

@@ -12,12 +12,14 @@ import {
   SecretAnnotation,
 } from "../domain/plan.ts";
 import { renderSecret } from "../domain/render.ts";
+import { ecrLoginsOf } from "../domain/ecr-logins.ts";
 import { dataHash } from "./content-hash.ts";
 
 export interface SecretBodyInput {
   resource: AWSAssumeRole;
   credentials: AwsCredentials;
-  ecrToken: EcrToken | undefined;
+  /** ECR tokens by region, for EcrDockerConfigJson. */
+  ecrTokens: Readonly<Record<string, EcrToken>>;
   roleArn: string;
   durationSeconds: number;
   lastRefreshTime: Date;
@@ -34,7 +36,14 @@ export function secretBody(input: SecretBodyInput): V1Secret {
   const rendered = renderSecret({
     secretType: spec.secretType,
     credentials: input.credentials,
-    ...(input.ecrToken ? { ecr: { registryUrl: spec.ecrRepositoryUrl!, token: input.ecrToken } } : {}),
+    ...(spec.secretType === "EcrDockerConfigJson"
+      ? {
+          ecr: ecrLoginsOf(spec).map((l) => ({
+            registryUrl: l.url,
+            token: input.ecrTokens[l.registry.region]!,
+          })),
+        }
+      : {}),
     file: {
       ...(spec.profile ? { profile: spec.profile } : {}),
       ...(spec.region ? { region: spec.region } : {}),

@@ -142,7 +142,7 @@ export function readyMessage(
 }
 
 /** Status for comparison: canonical JSON without the conditions' transition times. */
-function statusHash(s: AWSAssumeRoleStatus): string {
+export function statusHash(s: AWSAssumeRoleStatus): string {
   return canonicalJson({
     ...s,
     conditions: (s.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: undefined })),

@@ -61,6 +61,8 @@ export class EventRecorder implements EventSink {
   }
 
   private async write(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
+    // A cluster-scoped object's Events live in "default", as the Node controller's do; involvedObject has no namespace.
+    const namespace = target.namespace || "default";
     const key = `${target.uid}\u0000${type}\u0000${reason}\u0000${message}`;
     const now = new Date();
     const previous = this.seen.get(key);
@@ -70,7 +72,7 @@ export class EventRecorder implements EventSink {
       try {
         await this.core.patchNamespacedEvent(
           {
-            namespace: target.namespace,
+            namespace,
             name: previous.eventName,
             body: { count: previous.count, lastTimestamp: now },
           },
@@ -86,7 +88,7 @@ export class EventRecorder implements EventSink {
     }
     const eventName = `${target.name}.${randomBytes(8).toString("hex")}`;
     const body: CoreV1Event = {
-      metadata: { name: eventName, namespace: target.namespace },
+      metadata: { name: eventName, namespace },
       involvedObject: {
         apiVersion: target.apiVersion,
         kind: target.kind,
@@ -104,10 +106,7 @@ export class EventRecorder implements EventSink {
       reportingComponent: COMPONENT,
       reportingInstance: this.instance,
     };
-    await this.core.createNamespacedEvent(
-      { namespace: target.namespace, body },
-      abortOptions(deadline(this.requestTimeoutMs)),
-    );
+    await this.core.createNamespacedEvent({ namespace, body }, abortOptions(deadline(this.requestTimeoutMs)));
     if (this.seen.size >= MAX_TRACKED) this.forgetOldest();
     this.seen.set(key, { eventName, count: 1, firstTimestamp: now, lastSeenMs: now.getTime() });
   }

@@ -6,28 +6,32 @@ import type { AwsApi } from "../aws/rate-limit.ts";
 import type { QueueMetrics } from "../engine/queue.ts";
 import type { ReconcileObserver } from "../engine/ports.ts";
 import type { SecretType } from "../api/schema.ts";
+import { KIND } from "../api/schema.ts";
+import { CLUSTER_KIND } from "../api/cluster-schema.ts";
+import type { ClusterObserver } from "../engine/cluster-reconciler.ts";
 
 const PREFIX = "aws_assume_role_";
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly refreshes: Counter<"result" | "secret_type">;
+  readonly refreshes: Counter<"kind" | "result" | "secret_type">;
   readonly awsRequestDuration: Histogram<"api" | "outcome">;
-  readonly expiration: Gauge<"namespace" | "name">;
+  readonly expiration: Gauge<"kind" | "namespace" | "name">;
+  readonly clusterNamespaces: Gauge<"name" | "state">;
   readonly queueDepth: Gauge;
   readonly queueAdds: Counter;
   readonly queueRetries: Counter;
   readonly reconcileDuration: Histogram<"result">;
   readonly leader: Gauge;
-  readonly resources: Gauge;
+  readonly resources: Gauge<"kind">;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     this.refreshes = new Counter({
       name: `${PREFIX}refreshes_total`,
-      help: "Refreshes (new credentials written to a Secret, its creation included) by result and secretType",
-      labelNames: ["result", "secret_type"],
+      help: "Refreshes (new credentials written to a Secret, its creation included; for a ClusterAWSAssumeRole, to all its copies at once) by kind, result and secretType",
+      labelNames: ["kind", "result", "secret_type"],
       registers,
     });
     this.awsRequestDuration = new Histogram({
@@ -39,8 +43,14 @@ export class Metrics {
     });
     this.expiration = new Gauge({
       name: `${PREFIX}credentials_expiration_timestamp_seconds`,
-      help: "Unix time at which the credentials in each resource's Secret expire",
-      labelNames: ["namespace", "name"],
+      help: "Unix time at which the credentials in each resource's Secret expire (namespace empty for ClusterAWSAssumeRole)",
+      labelNames: ["kind", "namespace", "name"],
+      registers,
+    });
+    this.clusterNamespaces = new Gauge({
+      name: `${PREFIX}cluster_namespaces`,
+      help: "Namespaces of each ClusterAWSAssumeRole by state: selected, ready, conflicts, denied",
+      labelNames: ["name", "state"],
       registers,
     });
     this.queueDepth = new Gauge({
@@ -70,20 +80,25 @@ export class Metrics {
       help: "1 while this replica is the leader (or leader election is off), else 0",
       registers,
     });
-    const resources = () => this.resourceCount();
+    const counts = () => ({ namespaced: this.resourceCount(), cluster: this.clusterResourceCount?.() });
     this.resources = new Gauge({
       name: `${PREFIX}resources`,
-      help: "AWSAssumeRole resources in the cache",
+      help: "AWSAssumeRole (and, with --cluster-assume-roles, ClusterAWSAssumeRole) resources in the cache, by kind",
+      labelNames: ["kind"],
       registers,
       // Read at scrape time, so nothing has to poll the cache.
       collect() {
-        this.set(resources());
+        const { namespaced, cluster } = counts();
+        this.set({ kind: KIND }, namespaced);
+        if (cluster !== undefined) this.set({ kind: CLUSTER_KIND }, cluster);
       },
     });
   }
 
   /** Where the resources gauge reads its value at scrape time. */
   resourceCount: () => number = () => 0;
+  /** Where the ClusterAWSAssumeRole count comes from, when that kind is reconciled. */
+  clusterResourceCount: (() => number) | undefined;
 
   aws(): AwsObserver {
     return {
@@ -92,13 +107,25 @@ export class Metrics {
     };
   }
 
-  reconcile(): ReconcileObserver {
+  reconcile(kind: string = KIND): ReconcileObserver {
     return {
       onRefresh: (secretType: SecretType, result: "success" | "failure") =>
-        this.refreshes.inc({ result, secret_type: secretType }),
+        this.refreshes.inc({ kind, result, secret_type: secretType }),
       onExpirationTime: (namespace: string, name: string, expirationTime: Date | undefined) => {
-        if (expirationTime) this.expiration.set({ namespace, name }, expirationTime.getTime() / 1000);
-        else this.expiration.remove({ namespace, name });
+        if (expirationTime) this.expiration.set({ kind, namespace, name }, expirationTime.getTime() / 1000);
+        else this.expiration.remove({ kind, namespace, name });
+      },
+    };
+  }
+
+  cluster(): ClusterObserver {
+    return {
+      ...this.reconcile(CLUSTER_KIND),
+      onNamespaces: (name, counts) => {
+        for (const state of ["selected", "ready", "conflicts", "denied"] as const) {
+          if (counts) this.clusterNamespaces.set({ name, state }, counts[state]);
+          else this.clusterNamespaces.remove({ name, state });
+        }
       },
     };
   }

@@ -81,6 +81,7 @@ export function ensureCrd(): Promise<void> {
       "condition=established",
       "--timeout=60s",
       "crd/awsassumeroles.pincette.net",
+      "crd/clusterawsassumeroles.pincette.net",
     ]);
   })();
   return crdInstalled;

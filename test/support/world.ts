@@ -130,6 +130,16 @@ export async function eventually<T>(
   }
 }
 
+/** Fails with `check`'s message if it reports a change at any time within `ms` (checked every 200 ms). */
+export async function staysTheSame(ms: number, check: () => Promise<string | undefined>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const change = await check();
+    if (change !== undefined) throw new Error(change);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** kubectl against the test world. */
 export async function kubectl(args: string[], input?: string): Promise<string> {
   const w = await world();
