@@ -57,7 +57,7 @@ EOF
 
 write_node_configs() {
   local n="$DATA_DIR/node"
-  mkdir -p "$n/cni/net.d" "$n/cni/ipam" "$n/netns" "$n/kubelet" "$n/containerd" "$n/runc"
+  mkdir -p "$n/cni/net.d" "$n/cni/ipam" "$n/kubelet" "$n/containerd" "$n/runc"
   CONTAINERD_SOCK="$n/containerd/containerd.sock"
   # containerd 2.x (config version 3). restrict_oom_score_adj: without CAP_SYS_RESOURCE runc cannot lower the
   # score, and every sandbox fails with "can't get final child's PID from pipe: EOF". The sandbox image is a local
@@ -75,7 +75,7 @@ state = "$n/containerd/state"
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
   enable_selinux = false
-  netns_mounts_under = "$n/netns"
+  netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
