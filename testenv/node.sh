@@ -23,8 +23,9 @@ node_preflight() {
   done
 }
 
+# The node's address lives on a port-less bridge: this host's kernel has no `dummy` link type.
 make_node_interface() {
-  ip link add "$NODE_IF" type dummy
+  ip link add "$NODE_IF" type bridge
   ip addr add "$NODE_IP/32" dev "$NODE_IF"
   ip link set "$NODE_IF" up
 }

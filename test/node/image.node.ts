@@ -46,8 +46,7 @@ test("the image runs as uid 65532 on a read-only root file system, serves its pr
     "--env",
     `AWS_SECRET_ACCESS_KEY=${w.env.AWS_SECRET_ACCESS_KEY}`,
     ref,
-    "node",
-    "dist/main.js",
+    // Flags only, as the chart passes them: the image's entrypoint is the operator.
     `--namespaces=${ns}`,
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
