@@ -5,6 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePorts } from "../support/operator.ts";
 import { NO_NODE, nodeWorld, operatorImage } from "../support/node.ts";
@@ -23,6 +26,12 @@ test("the image runs as uid 65532 on a read-only root file system, serves its pr
   const [metricsPort, healthPort] = await freePorts(2);
   const name = `aar-image-test-${randomBytes(3).toString("hex")}`;
   t.after(() => podman("rm", "--force", "--ignore", name).catch(() => undefined));
+  // The container's user (65532) reads a copy of the world's admin kubeconfig (the original is root's, mode 600).
+  const dir = mkdtempSync(join(tmpdir(), "aar-image-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, "kubeconfig");
+  copyFileSync(w.env.KUBECONFIG!, kubeconfig);
+  chmodSync(kubeconfig, 0o644);
   // Host network, listening on loopback only; the test world's kubeconfig (API server on the node's address).
   await podman(
     "run",
@@ -31,10 +40,13 @@ test("the image runs as uid 65532 on a read-only root file system, serves its pr
     name,
     "--read-only",
     "--network=host",
+    // Root here lacks CAP_SYS_RESOURCE: podman's default rlimits could not be set (docs/test-world.md).
     "--ulimit",
     "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
     "--volume",
-    `${w.env.KUBECONFIG}:/kubeconfig:ro`,
+    `${kubeconfig}:/kubeconfig:ro`,
     "--env",
     "KUBECONFIG=/kubeconfig",
     "--env",
