@@ -120,7 +120,7 @@ export async function installOperator(
   const dir = mkdtempSync(join(tmpdir(), "aar-values-"));
   const file = join(dir, "values.json");
   writeFileSync(file, JSON.stringify(values));
-  await kubectl(["delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=true"]);
+  await uninstallOperator();
   await kubectl(["create", "namespace", OPERATOR_NAMESPACE]);
   await kubectl([
     "label",
@@ -129,10 +129,7 @@ export async function installOperator(
     "pod-security.kubernetes.io/enforce=restricted",
     "pod-security.kubernetes.io/enforce-version=latest",
   ]);
-  t.after(async () => {
-    await helm(["uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait"]).catch(() => undefined);
-    await kubectl(["delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found"]).catch(() => undefined);
-  });
+  t.after(uninstallOperator);
   try {
     await helm([
       "install",
@@ -151,6 +148,12 @@ export async function installOperator(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Removes the release (also one `scripts/demo --node` left) with its cluster-scoped RBAC, and its namespace. */
+export async function uninstallOperator(): Promise<void> {
+  await helm(["uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait", "--ignore-not-found"]);
+  await kubectl(["delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=true"]);
 }
 
 /** `kubectl describe pods` and events of a namespace, for failure messages. */
