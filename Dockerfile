@@ -28,4 +28,5 @@ COPY --from=build /app/dist ./dist
 USER 65532:65532
 # Health probes and metrics (--health-probe-bind-address, --metrics-bind-address).
 EXPOSE 8080 8081
-CMD ["node", "dist/main.js"]
+# ENTRYPOINT, not CMD: the chart passes the operator's flags as the container's `args`, which replace CMD.
+ENTRYPOINT ["node", "dist/main.js"]
