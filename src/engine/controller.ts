@@ -1,8 +1,7 @@
 // The controller: informers on AWSAssumeRoles and on the operator's own Secrets (label-filtered: unrelated Secrets
 // are never cached) feed resource keys into the work queue; workers run the reconciler. Caches run on every
 // replica (standbys stay warm and ready); workers run only while this replica leads.
-import type { KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
-import { CoreV1Api } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
@@ -10,14 +9,25 @@ import { READY } from "../domain/conditions.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
 import { Informer } from "../kube/informer.ts";
-import type { MetaObject } from "../kube/informer.ts";
+import type { InformerHealth, MetaObject } from "../kube/informer.ts";
+import { cachedSecret, leanObject } from "../kube/projection.ts";
+import type { CachedSecret } from "../kube/projection.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
-import { Reconciler, fingerprint, splitKey } from "./reconciler.ts";
+import { fingerprint } from "../kube/fingerprint.ts";
+import { OWNER_INDEX, Reconciler, splitKey } from "./reconciler.ts";
 import type { Cache, ReconcilerOptions } from "./reconciler.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+/** The owner index of the Secret cache: the UIDs of the resources a Secret belongs to (controller owner, owner-uid annotation). */
+function ownerUids(s: CachedSecret): string[] {
+  const meta = s.metadata;
+  const uids = (meta.ownerReferences ?? []).filter((r) => r.controller && r.kind === KIND).map((r) => r.uid);
+  const annotated = meta.annotations?.[SecretAnnotation.ownerUid];
+  return annotated ? [...uids, annotated] : uids;
+}
 
 export interface ControllerOptions extends Omit<
   ReconcilerOptions,
@@ -59,6 +69,13 @@ class InformerGroup<T extends MetaObject> implements Cache<T> {
     return this.pick(namespace)?.list(namespace) ?? [];
   }
 
+  byIndex(index: string, value: string, namespace?: string): T[] {
+    if (namespace === undefined) return this.informers.flatMap((i) => i.byIndex(index, value));
+    return (this.pick(namespace)?.byIndex(index, value) ?? []).filter(
+      (o) => o.metadata?.namespace === namespace,
+    );
+  }
+
   start(): Promise<void[]> {
     return Promise.all(this.informers.map((i) => i.start()));
   }
@@ -72,7 +89,7 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
   private readonly resources: InformerGroup<AWSAssumeRole>;
-  private readonly secrets: InformerGroup<V1Secret>;
+  private readonly secrets: InformerGroup<CachedSecret>;
   private readonly namespaces: Informer<V1Namespace> | undefined;
   /** Last seen permitted-roles annotation per namespace, to requeue only on a change. */
   private readonly permittedRoles = new Map<string, string | undefined>();
@@ -91,7 +108,6 @@ export class Controller {
     const all = o.namespaces.length === 0;
     const scopes = all ? [undefined] : o.namespaces;
     const resourceClient = new AWSAssumeRoleClient(o.kubeConfig);
-    const core = o.kubeConfig.makeApiClient(CoreV1Api);
     const common = {
       kubeConfig: o.kubeConfig,
       logger: o.logger,
@@ -106,7 +122,7 @@ export class Controller {
             ...common,
             name: `awsassumeroles@${ns ?? "*"}`,
             path: AWSAssumeRoleClient.path(ns),
-            list: () => resourceClient.list(ns),
+            transform: (obj) => leanObject(obj as AWSAssumeRole),
             onAdd: (r) => this.resourceChanged(r),
             onUpdate: (r) => this.resourceChanged(r),
             onDelete: (r) => this.resourceDeleted(r),
@@ -117,15 +133,13 @@ export class Controller {
     this.secrets = new InformerGroup(
       scopes.map(
         (ns) =>
-          new Informer<V1Secret>({
+          new Informer<CachedSecret>({
             ...common,
             name: `secrets@${ns ?? "*"}`,
             path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
             labelSelector: SECRET_SELECTOR,
-            list: () =>
-              ns
-                ? core.listNamespacedSecret({ namespace: ns, labelSelector: SECRET_SELECTOR })
-                : core.listSecretForAllNamespaces({ labelSelector: SECRET_SELECTOR }),
+            transform: (obj) => cachedSecret(obj as CachedSecret),
+            indexers: { [OWNER_INDEX]: ownerUids },
             onAdd: (s) => this.secretChanged(s),
             onUpdate: (s) => this.secretChanged(s),
             onDelete: (s) => this.secretChanged(s, true),
@@ -138,7 +152,7 @@ export class Controller {
           ...common,
           name: "namespaces@*",
           path: "/api/v1/namespaces",
-          list: () => core.listNamespace(),
+          transform: (obj) => leanObject(obj as V1Namespace),
           onAdd: (n) => this.namespaceChanged(n),
           onUpdate: (n) => this.namespaceChanged(n),
           onDelete: (n) => this.namespaceChanged(n),
@@ -200,7 +214,7 @@ export class Controller {
     this.namespaces?.stop();
   }
 
-  private informers(): Informer<object>[] {
+  private informers(): InformerHealth[] {
     return [
       ...this.resources.informers,
       ...this.secrets.informers,
@@ -265,7 +279,7 @@ export class Controller {
   }
 
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */
-  private secretChanged(s: V1Secret, left = false): void {
+  private secretChanged(s: CachedSecret, left = false): void {
     const meta = s.metadata ?? {};
     const owner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === KIND);
     const byUid = meta.annotations?.[SecretAnnotation.ownerUid];

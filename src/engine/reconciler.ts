@@ -1,7 +1,6 @@
 // reconcile(namespace/name): read the resource and its Secret from the caches, ask the domain what should be,
 // apply the difference (AWS + Secret write), keep status honest, and say when to look again. Level-triggered and
 // idempotent: it never assumes it saw every event.
-import { createHash } from "node:crypto";
 import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, KIND } from "../api/schema.ts";
@@ -36,6 +35,9 @@ import type { SessionTagOptions } from "../domain/session.ts";
 import type { AssumeRoleRequest } from "../aws/aws.ts";
 import { validity } from "../domain/schedule.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
+import { canonicalJson, dataFingerprint, fingerprint } from "../kube/fingerprint.ts";
+import { cachedSecret } from "../kube/projection.ts";
+import type { CachedSecret } from "../kube/projection.ts";
 import type { EventSink, EventTarget } from "../kube/events.ts";
 import type { QueueResult } from "./queue.ts";
 
@@ -44,6 +46,14 @@ export interface Cache<T> {
   get(namespace: string, name: string): T | undefined;
   list(namespace?: string): readonly T[];
 }
+
+/** A cache with an index of the Secrets each resource UID owns. */
+export interface SecretCache extends Cache<CachedSecret> {
+  /** The Secrets in this namespace that the resource with this UID owns (through the owner index, no scan). */
+  byIndex(index: typeof OWNER_INDEX, uid: string, namespace: string): CachedSecret[];
+}
+
+export const OWNER_INDEX = "owner";
 
 export interface SecretWriter {
   get(namespace: string, name: string): Promise<V1Secret | undefined>;
@@ -64,7 +74,7 @@ export interface ReconcileObserver {
 
 export interface ReconcilerOptions {
   resources: Cache<AWSAssumeRole>;
-  secrets: Cache<V1Secret>;
+  secrets: SecretCache;
   secretWriter: SecretWriter;
   statusWriter: StatusWriter;
   events: EventSink;
@@ -94,7 +104,8 @@ class RetryableError extends Error {
 }
 
 interface Written {
-  secret: V1Secret;
+  /** As the cache would keep it: no data, only its fingerprint. */
+  secret: CachedSecret;
   /** resourceVersion of the object the write replaced (or deleted and recreated); undefined when it created one. */
   replacedVersion: string | undefined;
 }
@@ -303,7 +314,7 @@ export class Reconciler {
       request: AssumeRoleRequest;
       specHash: string;
       registry: EcrRegistry | undefined;
-      secret: V1Secret | undefined;
+      secret: CachedSecret | undefined;
       cause: IssueCause;
       replace: boolean;
     },
@@ -404,7 +415,7 @@ export class Reconciler {
       }
       this.readLive.delete(key);
       this.written.set(key, {
-        secret: written,
+        secret: cachedSecret(written),
         replacedVersion: p.secret?.metadata?.resourceVersion,
       });
     } catch (err) {
@@ -461,7 +472,7 @@ export class Reconciler {
     key: string,
     namespace: string,
     secretName: string,
-  ): Promise<V1Secret | undefined> {
+  ): Promise<CachedSecret | undefined> {
     const cached = this.o.secrets.get(namespace, secretName);
     const written = this.written.get(key);
     if (written && written.secret.metadata?.name === secretName) {
@@ -474,7 +485,8 @@ export class Reconciler {
     // Not in our label-filtered cache: usually absent. When it may exist (a create found the name taken, or our
     // Secret left the cache — deleted, or its label removed) the name is read live until we own it again.
     if (!this.readLive.has(key)) return undefined;
-    return this.o.secretWriter.get(namespace, secretName);
+    const live = await this.o.secretWriter.get(namespace, secretName);
+    return live && cachedSecret(live);
   }
 
   /** Whether this resource's status is exactly what our last status write said (the watch echoing it back). */
@@ -488,7 +500,7 @@ export class Reconciler {
   }
 
   /** Whether this Secret is the object our latest write produced (the watch echoing it back; the cache has it now). */
-  isOwnSecretWrite(key: string, secret: V1Secret): boolean {
+  isOwnSecretWrite(key: string, secret: CachedSecret): boolean {
     const version = this.written.get(key)?.secret.metadata?.resourceVersion;
     if (version === undefined || version !== secret.metadata?.resourceVersion) return false;
     this.written.delete(key);
@@ -507,8 +519,8 @@ export class Reconciler {
     keep: string | undefined,
   ): Promise<void> {
     const { namespace, uid } = resource.metadata;
-    for (const secret of this.o.secrets.list(namespace)) {
-      const meta = secret.metadata!;
+    for (const secret of this.o.secrets.byIndex(OWNER_INDEX, uid!, namespace!)) {
+      const meta = secret.metadata;
       if (meta.name === keep) continue;
       if (!meta.ownerReferences?.some((r) => r.controller && r.uid === uid)) continue;
       await this.o.secretWriter.delete(namespace!, meta.name!, meta.uid!, meta.resourceVersion);
@@ -625,15 +637,6 @@ interface StatusExtra {
   effectiveDurationSeconds?: number;
 }
 
-/** JSON with object keys sorted: the API server hands status back with its keys in its own order. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
-}
-
 /** Status as read back from the API: only the fields `desired` has, absent fields undefined. */
 function normalise(s: AWSAssumeRoleStatus): AWSAssumeRoleStatus {
   return {
@@ -686,23 +689,13 @@ export function splitKey(key: string): [string, string] {
   return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
-/** A stable fingerprint of a JSON-able value, independent of object key order. */
-export function fingerprint(value: unknown): string {
-  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 32);
-}
-
-/** Fingerprint of a Secret's data (base64 values). */
-export function dataFingerprint(data: Record<string, string> | undefined): string {
-  return fingerprint(data ?? {});
-}
-
-function observe(secret: V1Secret): ObservedSecret {
-  const meta = secret.metadata ?? {};
+function observe(secret: CachedSecret): ObservedSecret {
+  const meta = secret.metadata;
   return {
     type: secret.type,
     labels: meta.labels,
     annotations: meta.annotations,
     ownerReferences: meta.ownerReferences,
-    dataHash: dataFingerprint(secret.data),
+    dataHash: secret.dataHash,
   };
 }
