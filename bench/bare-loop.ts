@@ -73,7 +73,7 @@ async function handle(r: AWSAssumeRole): Promise<void> {
       accessKeyId: c.AccessKeyId!,
       secretAccessKey: c.SecretAccessKey!,
       sessionToken: c.SessionToken!,
-      expiration,
+      expirationTime: expiration,
     },
   });
   const body: V1Secret = {

@@ -5,8 +5,9 @@
 import { parseArgs } from "node:util";
 // The same deserialiser the typed clients (CoreV1Api.listSecretForAllNamespaces) run on every list.
 import { ObjectSerializer } from "@kubernetes/client-node/dist/gen/models/ObjectSerializer.js";
-import { cachedSecret, leanObject } from "../src/kube/projection.ts";
-import type { CachedSecret } from "../src/kube/projection.ts";
+import { leanObject } from "../src/kube/projection.ts";
+import type { CachedSecret } from "../src/engine/ports.ts";
+import { cachedSecret } from "../src/engine/secret-view.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "10000" } } });
 const n = Number(values.n);
@@ -79,7 +80,7 @@ const ways: Record<string, (text: string) => unknown[]> = {
   "raw JSON, whole object": (text) => (JSON.parse(text) as { items: unknown[] }).items,
   "raw JSON, managedFields and last-applied dropped": (text) =>
     (JSON.parse(text) as { items: { metadata?: unknown }[] }).items.map((o) => leanObject(o)),
-  "raw JSON, projected (metadata + data fingerprint)": (text) =>
+  "raw JSON, projected (metadata + data hash)": (text) =>
     (JSON.parse(text) as { items: CachedSecret[] }).items.map((o) => cachedSecret(o)),
 };
 

@@ -1,4 +1,4 @@
-// The operator's caches hold no credentials: a Secret is cached as its metadata plus a fingerprint of its data, and
+// The operator's caches hold no credentials: a Secret is cached as its metadata plus the hash of its data, and
 // our own latest write is remembered the same way. A heap snapshot of the running operator (live objects only: the
 // snapshot collects garbage first) is searched for the credentials it just wrote, plaintext and base64.
 import { test } from "node:test";

@@ -22,11 +22,11 @@ export interface AssumeRoleRequest {
   region?: string;
 }
 
-/** What the engine needs from AWS; errors are AwsFailure. */
+/** What the engine needs from AWS; errors are AwsFailure. `signal` aborts the call (the reconcile's deadline). */
 export interface AwsAccess {
-  callerIdentity(): Promise<CallerIdentity & { arn: string }>;
-  assumeRole(request: AssumeRoleRequest): Promise<AwsCredentials>;
-  ecrToken(credentials: AwsCredentials, region: string): Promise<EcrToken>;
+  callerIdentity(signal?: AbortSignal): Promise<CallerIdentity & { arn: string }>;
+  assumeRole(request: AssumeRoleRequest, signal?: AbortSignal): Promise<AwsCredentials>;
+  ecrToken(credentials: AwsCredentials, region: string, signal?: AbortSignal): Promise<EcrToken>;
 }
 
 export interface AwsObserver {
@@ -47,15 +47,15 @@ export class SdkAwsAccess implements AwsAccess {
     this.observer = observer;
   }
 
-  async callerIdentity(): Promise<CallerIdentity & { arn: string }> {
+  async callerIdentity(signal?: AbortSignal): Promise<CallerIdentity & { arn: string }> {
     const out = await this.call("sts:GetCallerIdentity", "GetCallerIdentity", () =>
-      this.sts.send(new GetCallerIdentityCommand({})),
+      this.sts.send(new GetCallerIdentityCommand({}), { abortSignal: signal }),
     );
     const arn = out.Arn ?? "";
     return { ...parseCallerArn(arn), arn };
   }
 
-  async assumeRole(request: AssumeRoleRequest): Promise<AwsCredentials> {
+  async assumeRole(request: AssumeRoleRequest, signal?: AbortSignal): Promise<AwsCredentials> {
     const tags = Object.entries(request.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
     const out = await this.call("sts:AssumeRole", `AssumeRole ${request.roleArn}`, () =>
       this.stsFor(request.region).send(
@@ -69,6 +69,7 @@ export class SdkAwsAccess implements AwsAccess {
           ...(tags.length ? { Tags: tags } : {}),
           ...(request.transitiveTagKeys?.length ? { TransitiveTagKeys: request.transitiveTagKeys } : {}),
         }),
+        { abortSignal: signal },
       ),
     );
     const c = out.Credentials;
@@ -82,7 +83,7 @@ export class SdkAwsAccess implements AwsAccess {
       accessKeyId: c.AccessKeyId,
       secretAccessKey: c.SecretAccessKey,
       sessionToken: c.SessionToken,
-      expiration: new Date(c.Expiration),
+      expirationTime: new Date(c.Expiration),
     };
   }
 
@@ -97,7 +98,7 @@ export class SdkAwsAccess implements AwsAccess {
     return client;
   }
 
-  async ecrToken(credentials: AwsCredentials, region: string): Promise<EcrToken> {
+  async ecrToken(credentials: AwsCredentials, region: string, signal?: AbortSignal): Promise<EcrToken> {
     const ecr = new ECRClient({
       region,
       maxAttempts: 1,
@@ -109,13 +110,13 @@ export class SdkAwsAccess implements AwsAccess {
     });
     try {
       const out = await this.call("ecr:GetAuthorizationToken", `ECR GetAuthorizationToken in ${region}`, () =>
-        ecr.send(new GetAuthorizationTokenCommand({})),
+        ecr.send(new GetAuthorizationTokenCommand({}), { abortSignal: signal }),
       );
       const data = out.authorizationData?.[0];
       if (!data?.authorizationToken || !data.expiresAt) {
         throw classifyAwsError(new Error("the response held no token"), "ECR GetAuthorizationToken");
       }
-      return { token: data.authorizationToken, expiresAt: new Date(data.expiresAt) };
+      return { token: data.authorizationToken, expirationTime: new Date(data.expiresAt) };
     } finally {
       ecr.destroy();
     }

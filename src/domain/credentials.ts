@@ -5,7 +5,7 @@ export interface AwsCredentials {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken: string;
-  expiration: Date;
+  expirationTime: Date;
 }
 
 /**
@@ -18,7 +18,7 @@ export interface AwsCredentials {
  */
 export interface EcrToken {
   token: string;
-  expiresAt: Date;
+  expirationTime: Date;
 }
 
 /** ECR returned an authorizationToken that is not base64("AWS:<password>"). The token is never quoted. */

@@ -137,7 +137,7 @@ describe("ownership", () => {
 describe("plan: whose Secret it is", () => {
   test("issues credentials when the Secret is missing", () => {
     assert.deepEqual(plan(input({ secret: undefined })), {
-      action: "issue",
+      action: "refresh",
       cause: "missing",
       replace: false,
     });
@@ -169,7 +169,7 @@ describe("plan: whose Secret it is", () => {
 
   test("takes back its Secret by the owner-uid annotation when every owner reference was removed, as drift", () => {
     assert.deepEqual(plan(input({ secret: intactSecret({ ownerReferences: [] }) })), {
-      action: "issue",
+      action: "refresh",
       cause: "drift",
       replace: false,
     });
@@ -179,7 +179,7 @@ describe("plan: whose Secret it is", () => {
 describe("plan: spec, type and forced refresh", () => {
   test("reissues in place when the spec hash differs and the Secret type still fits", () => {
     assert.deepEqual(plan(input({ specHash: "spec-hash-2" })), {
-      action: "issue",
+      action: "refresh",
       cause: "spec-changed",
       replace: false,
     });
@@ -187,12 +187,12 @@ describe("plan: spec, type and forced refresh", () => {
 
   test("reissues with replace when the spec hash and the Secret type both changed", () => {
     const p = plan(input({ specHash: "spec-hash-2", secretType: "EcrDockerConfigJson" }));
-    assert.deepEqual(p, { action: "issue", cause: "spec-changed", replace: true });
+    assert.deepEqual(p, { action: "refresh", cause: "spec-changed", replace: true });
   });
 
   test("reissues on spec change when the Secret has no spec hash annotation", () => {
     const p = plan(input({ secret: withAnnotations({ [SecretAnnotation.specHash]: undefined }) }));
-    assert.deepEqual(p, { action: "issue", cause: "spec-changed", replace: false });
+    assert.deepEqual(p, { action: "refresh", cause: "spec-changed", replace: false });
   });
 
   const typeCases: { secretType: SecretType; secretTypeOnCluster: string }[] = [
@@ -203,7 +203,7 @@ describe("plan: spec, type and forced refresh", () => {
   for (const { secretType, secretTypeOnCluster } of typeCases) {
     test(`replaces a ${secretTypeOnCluster} Secret as drift for secretType ${secretType} with the same spec hash`, () => {
       const p = plan(input({ secretType, secret: intactSecret({ type: secretTypeOnCluster }) }));
-      assert.deepEqual(p, { action: "issue", cause: "drift", replace: true });
+      assert.deepEqual(p, { action: "refresh", cause: "drift", replace: true });
     });
   }
 
@@ -214,7 +214,7 @@ describe("plan: spec, type and forced refresh", () => {
 
   test("forces a refresh when the force-refresh annotation has a value the Secret has not recorded", () => {
     assert.deepEqual(plan(input({ forceRefresh: "1" })), {
-      action: "issue",
+      action: "refresh",
       cause: "forced",
       replace: false,
     });
@@ -223,7 +223,7 @@ describe("plan: spec, type and forced refresh", () => {
   test("forces a refresh when the force-refresh annotation changed since the last forced refresh", () => {
     const secret = withAnnotations({ [SecretAnnotation.forceRefresh]: "1" });
     assert.deepEqual(plan(input({ forceRefresh: "2", secret })), {
-      action: "issue",
+      action: "refresh",
       cause: "forced",
       replace: false,
     });
@@ -241,7 +241,7 @@ describe("plan: spec, type and forced refresh", () => {
 
   test("reports a spec change rather than a forced refresh when both apply", () => {
     const p = plan(input({ forceRefresh: "1", specHash: "spec-hash-2" }));
-    assert.equal(p.action === "issue" ? p.cause : p.action, "spec-changed");
+    assert.equal(p.action === "refresh" ? p.cause : p.action, "spec-changed");
   });
 });
 
@@ -282,7 +282,7 @@ describe("plan: drift", () => {
   ];
   for (const { name, secret } of cases) {
     test(`reissues as drift when ${name}`, () => {
-      assert.deepEqual(plan(input({ secret })), { action: "issue", cause: "drift", replace: false });
+      assert.deepEqual(plan(input({ secret })), { action: "refresh", cause: "drift", replace: false });
     });
   }
 });
@@ -295,20 +295,20 @@ describe("plan: timing", () => {
   });
 
   test("schedules the refresh within ±jitter of the ratio of the lifetime after the last refresh", () => {
-    const { refreshAt } = keep(plan(input()));
-    const offset = refreshAt.getTime() - T0.getTime();
+    const { nextRefreshTime } = keep(plan(input()));
+    const offset = nextRefreshTime.getTime() - T0.getTime();
     assert.ok(offset >= HOUR * (RATIO - JITTER), `refresh ${offset} ms after issue is too early`);
     assert.ok(offset <= HOUR * (RATIO + JITTER), `refresh ${offset} ms after issue is too late`);
   });
 
   test("honours a configured ratio and jitter", () => {
-    const { refreshAt } = keep(plan(input({ refreshRatio: 0.5, jitterFraction: 0 })));
-    assert.deepEqual(refreshAt, at(30 * MIN));
+    const { nextRefreshTime } = keep(plan(input({ refreshRatio: 0.5, jitterFraction: 0 })));
+    assert.deepEqual(nextRefreshTime, at(30 * MIN));
   });
 
   test("gives the same refresh time for the same inputs, as after a restart", () => {
-    const first = keep(plan(input({ now: at(1 * MIN) }))).refreshAt;
-    const again = keep(plan(input({ now: at(20 * MIN) }))).refreshAt;
+    const first = keep(plan(input({ now: at(1 * MIN) }))).nextRefreshTime;
+    const again = keep(plan(input({ now: at(20 * MIN) }))).nextRefreshTime;
     assert.deepEqual(again, first);
     assert.deepEqual(
       scheduledRefresh(UID, T0, at(HOUR), { refreshRatio: RATIO, jitterFraction: JITTER }),
@@ -317,18 +317,22 @@ describe("plan: timing", () => {
   });
 
   test("is due exactly at the refresh time and not a millisecond before", () => {
-    const { refreshAt } = keep(plan(input()));
-    assert.deepEqual(plan(input({ now: refreshAt })), { action: "issue", cause: "due", replace: false });
-    keep(plan(input({ now: new Date(refreshAt.getTime() - 1) })));
+    const { nextRefreshTime } = keep(plan(input()));
+    assert.deepEqual(plan(input({ now: nextRefreshTime })), {
+      action: "refresh",
+      cause: "due",
+      replace: false,
+    });
+    keep(plan(input({ now: new Date(nextRefreshTime.getTime() - 1) })));
   });
 
   test("is due between the refresh time and expiry", () => {
-    assert.deepEqual(plan(input({ now: at(HOUR - 1) })), { action: "issue", cause: "due", replace: false });
+    assert.deepEqual(plan(input({ now: at(HOUR - 1) })), { action: "refresh", cause: "due", replace: false });
   });
 
   test("is expired at the expiration time and after it", () => {
     for (const now of [at(HOUR), at(HOUR + 1), at(5 * HOUR)]) {
-      assert.deepEqual(plan(input({ now })), { action: "issue", cause: "expired", replace: false });
+      assert.deepEqual(plan(input({ now })), { action: "refresh", cause: "expired", replace: false });
     }
   });
 

@@ -1,6 +1,6 @@
-// What the operator should do for one AWSAssumeRole, given the Secret it found: keep it and wait, issue fresh
+// What the operator should do for one AWSAssumeRole, given the Secret it found: keep it and wait, refresh
 // credentials (and why), or stay away because the Secret belongs to someone else. Pure: the engine passes in the
-// time and the fingerprints it computed.
+// time and the hashes it computed.
 import type { SecretType } from "../api/schema.ts";
 import { expectedSecretType } from "./render.ts";
 import { refreshTime, stableRandom } from "./schedule.ts";
@@ -63,16 +63,16 @@ export function ownership(secret: ObservedSecret, ownerUid: string): Ownership {
   return "foreign";
 }
 
-export type IssueCause = "missing" | "spec-changed" | "forced" | "drift" | "expired" | "due";
+export type RefreshCause = "missing" | "spec-changed" | "forced" | "drift" | "expired" | "due";
 
 export type Plan =
   | { action: "conflict"; message: string }
   | {
-      action: "issue";
-      cause: IssueCause;
+      action: "refresh";
+      cause: RefreshCause;
       /** the Secret's type must change: delete and create */ replace: boolean;
     }
-  | { action: "keep"; lastRefreshTime: Date; expirationTime: Date; refreshAt: Date };
+  | { action: "keep"; lastRefreshTime: Date; expirationTime: Date; nextRefreshTime: Date };
 
 export interface PlanInput {
   ownerUid: string;
@@ -90,7 +90,7 @@ export interface PlanInput {
 
 export function plan(input: PlanInput): Plan {
   const { secret } = input;
-  if (!secret) return { action: "issue", cause: "missing", replace: false };
+  if (!secret) return { action: "refresh", cause: "missing", replace: false };
   const owner = ownership(secret, input.ownerUid);
   if (owner !== "ours") {
     const whose =
@@ -103,10 +103,10 @@ export function plan(input: PlanInput): Plan {
   const annotations = secret.annotations ?? {};
   const replace = secret.type !== expectedSecretType(input.secretType);
   if (annotations[SecretAnnotation.specHash] !== input.specHash)
-    return { action: "issue", cause: "spec-changed", replace };
-  if (replace) return { action: "issue", cause: "drift", replace };
+    return { action: "refresh", cause: "spec-changed", replace };
+  if (replace) return { action: "refresh", cause: "drift", replace };
   if (input.forceRefresh !== undefined && input.forceRefresh !== annotations[SecretAnnotation.forceRefresh]) {
-    return { action: "issue", cause: "forced", replace: false };
+    return { action: "refresh", cause: "forced", replace: false };
   }
   const lastRefreshTime = parseTime(annotations[SecretAnnotation.lastRefreshTime]);
   const expirationTime = parseTime(annotations[SecretAnnotation.expirationTime]);
@@ -116,27 +116,28 @@ export function plan(input: PlanInput): Plan {
     annotations[SecretAnnotation.dataHash] === secret.dataHash &&
     lastRefreshTime !== undefined &&
     expirationTime !== undefined;
-  if (!intact) return { action: "issue", cause: "drift", replace: false };
+  if (!intact) return { action: "refresh", cause: "drift", replace: false };
   if (input.now.getTime() >= expirationTime.getTime())
-    return { action: "issue", cause: "expired", replace: false };
-  const refreshAt = scheduledRefresh(input.ownerUid, lastRefreshTime, expirationTime, input);
-  if (input.now.getTime() >= refreshAt.getTime()) return { action: "issue", cause: "due", replace: false };
-  return { action: "keep", lastRefreshTime, expirationTime, refreshAt };
+    return { action: "refresh", cause: "expired", replace: false };
+  const nextRefreshTime = scheduledRefresh(input.ownerUid, lastRefreshTime, expirationTime, input);
+  if (input.now.getTime() >= nextRefreshTime.getTime())
+    return { action: "refresh", cause: "due", replace: false };
+  return { action: "keep", lastRefreshTime, expirationTime, nextRefreshTime };
 }
 
-/** The refresh time of credentials issued at `issuedAt`; the same inputs give the same time after a restart. */
+/** The refresh time of credentials obtained at `lastRefreshTime`; the same inputs give the same time after a restart. */
 export function scheduledRefresh(
   ownerUid: string,
-  issuedAt: Date,
-  expiresAt: Date,
+  lastRefreshTime: Date,
+  expirationTime: Date,
   opts: { refreshRatio: number; jitterFraction: number },
 ): Date {
   return refreshTime({
-    issuedAt,
-    expiresAt,
+    lastRefreshTime,
+    expirationTime,
     ratio: opts.refreshRatio,
     jitterFraction: opts.jitterFraction,
-    random: stableRandom(`${ownerUid}/${issuedAt.toISOString()}`),
+    random: stableRandom(`${ownerUid}/${lastRefreshTime.toISOString()}`),
   });
 }
 

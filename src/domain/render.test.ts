@@ -9,10 +9,10 @@ const credentials: AwsCredentials = {
   accessKeyId: "ASIAEXAMPLE",
   secretAccessKey: "secret/with+chars=",
   sessionToken: "token//abc==",
-  expiration: new Date("2030-01-01T00:00:00Z"),
+  expirationTime: new Date("2030-01-01T00:00:00Z"),
 };
 const registryUrl = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
-const ecrToken = { token: btoa("AWS:pa55word"), expiresAt: new Date("2030-01-01T12:00:00Z") };
+const ecrToken = { token: btoa("AWS:pa55word"), expirationTime: new Date("2030-01-01T12:00:00Z") };
 
 describe("renderSecret", () => {
   test("Map writes the three keys individually into an Opaque Secret", () => {
@@ -126,7 +126,7 @@ describe("ecrPassword", () => {
   for (const [what, token] of bad) {
     test(`rejects a token that is ${what}, without quoting it`, () => {
       assert.throws(
-        () => ecrPassword({ token, expiresAt: new Date(0) }),
+        () => ecrPassword({ token, expirationTime: new Date(0) }),
         (e: unknown) => e instanceof InvalidEcrTokenError && (token === "" || !e.message.includes(token)),
       );
     });

@@ -1,7 +1,7 @@
 // Tests are not part of the pure domain; only the test runner and assertions come from node:*.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, refreshTime, stableRandom, validity } from "./schedule.ts";
+import { backoffDelay, refreshTime, stableRandom, secretExpirationTime } from "./schedule.ts";
 
 const T0 = new Date("2030-01-01T00:00:00.000Z");
 const at = (ms: number) => new Date(T0.getTime() + ms);
@@ -10,10 +10,13 @@ const HOUR = 60 * MIN;
 
 describe("refreshTime", () => {
   test("refreshes two thirds into the lifetime when the jitter is neutral", () => {
-    assert.deepEqual(refreshTime({ issuedAt: T0, expiresAt: at(HOUR), random: 0.5 }), at(40 * MIN));
+    assert.deepEqual(
+      refreshTime({ lastRefreshTime: T0, expirationTime: at(HOUR), random: 0.5 }),
+      at(40 * MIN),
+    );
   });
 
-  test("applies ratio and jitter exactly: issuedAt + L·ratio + L·jitter·(2r−1)", () => {
+  test("applies ratio and jitter exactly: lastRefreshTime + L·ratio + L·jitter·(2r−1)", () => {
     const L = 900_000;
     const cases: [number, number, number, number][] = [
       // ratio, jitterFraction, random, expected offset
@@ -24,7 +27,7 @@ describe("refreshTime", () => {
     ];
     for (const [ratio, jitterFraction, random, offset] of cases) {
       assert.deepEqual(
-        refreshTime({ issuedAt: T0, expiresAt: at(L), ratio, jitterFraction, random }),
+        refreshTime({ lastRefreshTime: T0, expirationTime: at(L), ratio, jitterFraction, random }),
         at(offset),
       );
     }
@@ -32,44 +35,70 @@ describe("refreshTime", () => {
 
   test("keeps all jittered times within ±jitterFraction of the lifetime around the target", () => {
     for (let i = 0; i < 100; i++) {
-      const t = refreshTime({ issuedAt: T0, expiresAt: at(HOUR), random: i / 100 }).getTime() - T0.getTime();
+      const t =
+        refreshTime({ lastRefreshTime: T0, expirationTime: at(HOUR), random: i / 100 }).getTime() -
+        T0.getTime();
       assert.ok(t >= 40 * MIN - 3 * MIN && t <= 40 * MIN + 3 * MIN, `${t}`);
     }
   });
 
   test("never refreshes later than 60 seconds before expiry", () => {
-    const t = refreshTime({ issuedAt: T0, expiresAt: at(HOUR), ratio: 1, jitterFraction: 0.5, random: 0.99 });
+    const t = refreshTime({
+      lastRefreshTime: T0,
+      expirationTime: at(HOUR),
+      ratio: 1,
+      jitterFraction: 0.5,
+      random: 0.99,
+    });
     assert.deepEqual(t, at(HOUR - MIN));
   });
 
   test("uses a 10% margin instead when the lifetime is shorter than 10 minutes", () => {
-    const t = refreshTime({ issuedAt: T0, expiresAt: at(5 * MIN), ratio: 1, jitterFraction: 0, random: 0.5 });
+    const t = refreshTime({
+      lastRefreshTime: T0,
+      expirationTime: at(5 * MIN),
+      ratio: 1,
+      jitterFraction: 0,
+      random: 0.5,
+    });
     assert.deepEqual(t, at(4.5 * MIN));
   });
 
-  test("never refreshes before issuedAt", () => {
-    const t = refreshTime({ issuedAt: T0, expiresAt: at(HOUR), ratio: 0, jitterFraction: 0.5, random: 0 });
+  test("never refreshes before lastRefreshTime", () => {
+    const t = refreshTime({
+      lastRefreshTime: T0,
+      expirationTime: at(HOUR),
+      ratio: 0,
+      jitterFraction: 0.5,
+      random: 0,
+    });
     assert.deepEqual(t, T0);
   });
 
   test("refreshes immediately when the credentials are already expired on issue", () => {
-    assert.deepEqual(refreshTime({ issuedAt: T0, expiresAt: at(-1), random: 0.5 }), T0);
+    assert.deepEqual(refreshTime({ lastRefreshTime: T0, expirationTime: at(-1), random: 0.5 }), T0);
   });
 
   test("rejects a random number outside [0, 1]", () => {
-    assert.throws(() => refreshTime({ issuedAt: T0, expiresAt: at(HOUR), random: 2 }), RangeError);
-    assert.throws(() => refreshTime({ issuedAt: T0, expiresAt: at(HOUR), random: Number.NaN }), RangeError);
+    assert.throws(
+      () => refreshTime({ lastRefreshTime: T0, expirationTime: at(HOUR), random: 2 }),
+      RangeError,
+    );
+    assert.throws(
+      () => refreshTime({ lastRefreshTime: T0, expirationTime: at(HOUR), random: Number.NaN }),
+      RangeError,
+    );
   });
 });
 
-describe("validity", () => {
+describe("secretExpirationTime", () => {
   test("is the credentials' expiration when there is no ECR token", () => {
-    assert.deepEqual(validity(at(HOUR)), at(HOUR));
+    assert.deepEqual(secretExpirationTime(at(HOUR)), at(HOUR));
   });
 
   test("is the earlier of the credentials' and the ECR token's expiry", () => {
-    assert.deepEqual(validity(at(HOUR), at(30 * MIN)), at(30 * MIN));
-    assert.deepEqual(validity(at(HOUR), at(12 * HOUR)), at(HOUR));
+    assert.deepEqual(secretExpirationTime(at(HOUR), at(30 * MIN)), at(30 * MIN));
+    assert.deepEqual(secretExpirationTime(at(HOUR), at(12 * HOUR)), at(HOUR));
   });
 });
 

@@ -8,8 +8,8 @@ const MAX_SAFETY_MARGIN_MS = 60_000;
 const SAFETY_MARGIN_FRACTION = 0.1;
 
 export interface RefreshTimeInput {
-  issuedAt: Date;
-  expiresAt: Date;
+  lastRefreshTime: Date;
+  expirationTime: Date;
   /** Fraction of the lifetime after which to refresh; defaults to 2/3. */
   ratio?: number;
   /** Jitter as a fraction of the lifetime, applied ±; defaults to 0.05. */
@@ -24,9 +24,9 @@ function checkFraction(name: string, value: number, max: number): void {
 }
 
 /**
- * issuedAt + lifetime·ratio + lifetime·jitterFraction·(2·random − 1), clamped to
- * [issuedAt, expiresAt − min(60 s, 10% of the lifetime)] so a refresh always lands before expiry.
- * An already expired or zero lifetime gives issuedAt: refresh now.
+ * lastRefreshTime + lifetime·ratio + lifetime·jitterFraction·(2·random − 1), clamped to
+ * [lastRefreshTime, expirationTime − min(60 s, 10% of the lifetime)] so a refresh always lands before expiry.
+ * An already expired or zero lifetime gives lastRefreshTime: refresh now.
  */
 export function refreshTime(input: RefreshTimeInput): Date {
   const ratio = input.ratio ?? DEFAULT_REFRESH_RATIO;
@@ -34,26 +34,24 @@ export function refreshTime(input: RefreshTimeInput): Date {
   checkFraction("ratio", ratio, 1);
   checkFraction("jitterFraction", jitterFraction, 1);
   checkFraction("random", input.random, 1);
-  const start = input.issuedAt.getTime();
-  const lifetime = input.expiresAt.getTime() - start;
+  const start = input.lastRefreshTime.getTime();
+  const lifetime = input.expirationTime.getTime() - start;
   if (!(lifetime > 0)) return new Date(start);
   const target = start + lifetime * ratio + lifetime * jitterFraction * (2 * input.random - 1);
   const latest =
-    input.expiresAt.getTime() - Math.min(MAX_SAFETY_MARGIN_MS, lifetime * SAFETY_MARGIN_FRACTION);
+    input.expirationTime.getTime() - Math.min(MAX_SAFETY_MARGIN_MS, lifetime * SAFETY_MARGIN_FRACTION);
   return new Date(Math.round(Math.max(start, Math.min(latest, target))));
 }
 
 /** The moment the Secret stops being usable: the earlier of the credentials' and the ECR token's expiry. */
-export function validity(credentialsExpiration: Date, ecrExpiresAt?: Date): Date {
+export function secretExpirationTime(credentials: Date, ecrToken?: Date): Date {
   const earliest =
-    ecrExpiresAt === undefined
-      ? credentialsExpiration.getTime()
-      : Math.min(credentialsExpiration.getTime(), ecrExpiresAt.getTime());
+    ecrToken === undefined ? credentials.getTime() : Math.min(credentials.getTime(), ecrToken.getTime());
   return new Date(earliest);
 }
 
 /**
- * A deterministic number in [0, 1) from a seed. Seeded with the resource uid and issue time, a restarted
+ * A deterministic number in [0, 1) from a seed. Seeded with the resource uid and last refresh time, a restarted
  * operator computes the same schedule, while resources created together still spread out.
  */
 export function stableRandom(seed: string): number {

@@ -7,27 +7,22 @@ import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { READY } from "../domain/conditions.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
-import { PERMITTED_ROLES_ANNOTATION } from "../domain/policy.ts";
+import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { Informer } from "../kube/informer.ts";
 import type { InformerHealth, MetaObject } from "../kube/informer.ts";
-import { cachedSecret, leanObject } from "../kube/projection.ts";
-import type { CachedSecret } from "../kube/projection.ts";
+import { leanObject } from "../kube/projection.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
+import { PermittedRolesWatch } from "./permitted-roles.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
-import { fingerprint } from "../kube/fingerprint.ts";
-import { OWNER_INDEX, Reconciler, splitKey } from "./reconciler.ts";
-import type { Cache, ReconcilerOptions } from "./reconciler.ts";
+import { contentHash } from "./content-hash.ts";
+import { OWNER_INDEX } from "./ports.ts";
+import type { Cache, CachedSecret } from "./ports.ts";
+import { Reconciler, splitKey } from "./reconciler.ts";
+import type { ReconcilerOptions } from "./reconciler.ts";
+import { cachedSecret, ownerUids } from "./secret-view.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
-
-/** The owner index of the Secret cache: the UIDs of the resources a Secret belongs to (controller owner, owner-uid annotation). */
-function ownerUids(s: CachedSecret): string[] {
-  const meta = s.metadata;
-  const uids = (meta.ownerReferences ?? []).filter((r) => r.controller && r.kind === KIND).map((r) => r.uid);
-  const annotated = meta.annotations?.[SecretAnnotation.ownerUid];
-  return annotated ? [...uids, annotated] : uids;
-}
 
 export interface ControllerOptions extends Omit<
   ReconcilerOptions,
@@ -69,8 +64,8 @@ class InformerGroup<T extends MetaObject> implements Cache<T> {
     return this.pick(namespace)?.list(namespace) ?? [];
   }
 
-  byIndex(index: string, value: string, namespace?: string): T[] {
-    if (namespace === undefined) return this.informers.flatMap((i) => i.byIndex(index, value));
+  /** The objects an index maps `value` to, in `namespace`. */
+  byIndex(index: string, value: string, namespace: string): T[] {
     return (this.pick(namespace)?.byIndex(index, value) ?? []).filter(
       (o) => o.metadata?.namespace === namespace,
     );
@@ -91,14 +86,13 @@ export class Controller {
   private readonly resources: InformerGroup<AWSAssumeRole>;
   private readonly secrets: InformerGroup<CachedSecret>;
   private readonly namespaces: Informer<V1Namespace> | undefined;
-  /** Last seen permitted-roles annotation per namespace, to requeue only on a change. */
-  private readonly permittedRoles = new Map<string, string | undefined>();
+  private readonly permittedRoles = new PermittedRolesWatch();
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
   private readonly keysByUid = new Map<string, string>();
-  /** uid, generation, labels and annotations per resource, to tell status-only updates apart. */
-  private readonly signatures = new Map<string, string>();
+  /** Hash of uid, generation, labels and annotations per resource, to tell status-only updates apart. */
+  private readonly metadataHashes = new Map<string, string>();
   private working = false;
   private cachesStarted: Promise<void> | undefined;
 
@@ -138,6 +132,7 @@ export class Controller {
             name: `secrets@${ns ?? "*"}`,
             path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
             labelSelector: SECRET_SELECTOR,
+            // Metadata and the hash of the data: no credentials in the cache.
             transform: (obj) => cachedSecret(obj as CachedSecret),
             indexers: { [OWNER_INDEX]: ownerUids },
             onAdd: (s) => this.secretChanged(s),
@@ -155,7 +150,7 @@ export class Controller {
           transform: (obj) => leanObject(obj as V1Namespace),
           onAdd: (n) => this.namespaceChanged(n),
           onUpdate: (n) => this.namespaceChanged(n),
-          onDelete: (n) => this.namespaceChanged(n),
+          onDelete: (n) => this.namespaceDeleted(n),
         })
       : undefined;
     this.reconciler = new Reconciler({
@@ -170,11 +165,11 @@ export class Controller {
       concurrency: o.concurrency,
       backoff: o.backoff,
       handler: (key) => this.reconciler.reconcile(key),
-      onError: (key, err) => {
+      onError: (key, err, kind) => {
         const [namespace, name] = splitKey(key);
         o.logger.debug(
-          { namespace, name, err: (err as Error).message },
-          "reconcile failed; retrying with backoff",
+          { namespace, name, err: err.message, kind },
+          kind === "temporaryError" ? "reconcile failed; retrying with backoff" : "reconcile failed",
         );
       },
       ...(o.queueMetrics ? { metrics: o.queueMetrics } : {}),
@@ -243,14 +238,14 @@ export class Controller {
     // A status-only update of a failing resource is our own failure report: reconciling at once would bypass the
     // queue's backoff and call AWS again. Anything else (spec, metadata, a status edited by someone) counts.
     // Hashed: annotations may hold a whole manifest (kubectl's last-applied-configuration).
-    const signature = fingerprint([
+    const metadataHash = contentHash([
       r.metadata.uid,
       r.metadata.generation,
       r.metadata.labels ?? {},
       r.metadata.annotations ?? {},
     ]);
-    const statusOnly = this.signatures.get(key) === signature;
-    this.signatures.set(key, signature);
+    const statusOnly = this.metadataHashes.get(key) === metadataHash;
+    this.metadataHashes.set(key, metadataHash);
     const failing = r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
     // Our own status write coming back through the watch needs no reconcile either: its reconcile scheduled the next.
     if (statusOnly && (failing || this.reconciler.isOwnStatus(key, r))) return;
@@ -259,7 +254,7 @@ export class Controller {
 
   private resourceDeleted(r: AWSAssumeRole): void {
     const key = keyOf(r);
-    this.signatures.delete(key);
+    this.metadataHashes.delete(key);
     if (r.metadata.uid) this.keysByUid.delete(r.metadata.uid);
     this.queue.forget(key);
     this.reconciler.forget(key);
@@ -268,14 +263,16 @@ export class Controller {
 
   private namespaceChanged(n: V1Namespace): void {
     const name = n.metadata?.name ?? "";
-    const annotation = n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
-    const known = this.permittedRoles.has(name);
-    if (known && this.permittedRoles.get(name) === annotation) return;
-    this.permittedRoles.set(name, annotation);
+    if (!this.permittedRoles.changed(name, n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION])) return;
     // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled
     // before the namespace was in the cache, and so found not permitted. Look at them again.
     if (!this.working) return;
     for (const r of this.resources.list(name)) this.queue.add(keyOf(r));
+  }
+
+  /** The namespace controller deletes a namespace's contents before the namespace: nothing to requeue. */
+  private namespaceDeleted(n: V1Namespace): void {
+    this.permittedRoles.deleted(n.metadata?.name ?? "");
   }
 
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
 import assert from "node:assert/strict";
 import { WorkQueue } from "./queue.ts";
-import type { QueueResult, WorkQueueOptions } from "./queue.ts";
+import type { WorkQueueOptions } from "./queue.ts";
+import { done, requeueAfter, temporaryError, terminalError } from "./result.ts";
+import type { ReconcileResult } from "./result.ts";
 
 // Lets handler promises and the queue's continuations run; setImmediate is not mocked.
 async function settle(): Promise<void> {
@@ -11,18 +13,18 @@ async function settle(): Promise<void> {
 /** A handler whose runs stay in flight until the test releases them. */
 function gatedHandler() {
   const calls: string[] = [];
-  const pending: { key: string; release: (r?: QueueResult) => void; fail: (e: unknown) => void }[] = [];
+  const pending: { key: string; release: (r?: ReconcileResult) => void; fail: (e: unknown) => void }[] = [];
   let running = 0;
   let maxRunning = 0;
   const runningKeys = new Set<string>();
   let overlap = false;
-  const handler = (key: string): Promise<QueueResult> => {
+  const handler = (key: string): Promise<ReconcileResult> => {
     calls.push(key);
     if (runningKeys.has(key)) overlap = true;
     runningKeys.add(key);
     running++;
     maxRunning = Math.max(maxRunning, running);
-    return new Promise<QueueResult>((resolve, reject) => {
+    return new Promise<ReconcileResult>((resolve, reject) => {
       const done = () => {
         running--;
         runningKeys.delete(key);
@@ -31,7 +33,7 @@ function gatedHandler() {
         key,
         release: (r) => {
           done();
-          resolve(r);
+          resolve(r ?? { kind: "done" });
         },
         fail: (e) => {
           done();
@@ -47,7 +49,7 @@ function gatedHandler() {
     maxRunning: () => maxRunning,
     overlap: () => overlap,
     /** Release the oldest in-flight run of `key` (or the oldest overall). */
-    release(key?: string, result?: QueueResult) {
+    release(key?: string, result?: ReconcileResult) {
       const i = key === undefined ? 0 : pending.findIndex((p) => p.key === key);
       assert.ok(i >= 0, `no in-flight run for ${key}`);
       const [p] = pending.splice(i, 1);
@@ -127,6 +129,7 @@ describe("WorkQueue", () => {
     const q = queue({
       handler: async (key) => {
         order.push(key);
+        return done();
       },
     });
     for (const k of ["c", "a", "b", "a"]) q.add(k);
@@ -156,6 +159,7 @@ describe("WorkQueue", () => {
     const q = queue({
       handler: async () => {
         calls.push(Date.now());
+        return done();
       },
     });
     q.start();
@@ -178,12 +182,12 @@ describe("WorkQueue", () => {
     assert.deepEqual(h.calls, ["ns/a"]);
   });
 
-  test("a handler result with requeueAfterMs runs the key again after that delay", async () => {
+  test("a requeueAfter result runs the key again after that delay", async () => {
     const calls: number[] = [];
     const q = queue({
       handler: async () => {
         calls.push(Date.now());
-        return calls.length < 3 ? { requeueAfterMs: 30_000 } : undefined;
+        return calls.length < 3 ? requeueAfter(30_000) : done();
       },
     });
     q.start();
@@ -211,6 +215,7 @@ describe("WorkQueue", () => {
       metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
       handler: async () => {
         if (failuresLeft-- > 0) throw new Error("boom");
+        return done();
       },
     });
     q.start();
@@ -227,7 +232,7 @@ describe("WorkQueue", () => {
     assert.deepEqual(delays.slice(6), [50], "failure count resets after a success");
   });
 
-  test("a requeueAfterMs result also resets the failure count", async () => {
+  test("a requeueAfter result also resets the failure count", async () => {
     const delays: number[] = [];
     const results: ("fail" | "requeue")[] = ["fail", "fail", "requeue", "fail"];
     const q = queue({
@@ -236,7 +241,7 @@ describe("WorkQueue", () => {
       metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
       handler: async () => {
         if (results.shift() === "fail") throw new Error("boom");
-        return { requeueAfterMs: 10 };
+        return requeueAfter(10);
       },
     });
     q.start();
@@ -251,7 +256,7 @@ describe("WorkQueue", () => {
     assert.deepEqual(delays, [100, 200, 100]);
   });
 
-  test("an error carrying retryAfterMs is retried after that delay instead of the backoff", async () => {
+  test("a temporary error with retryAfterMs is retried after that delay instead of the backoff", async () => {
     const calls: number[] = [];
     const delays: number[] = [];
     const q = queue({
@@ -260,7 +265,8 @@ describe("WorkQueue", () => {
       metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
       handler: async () => {
         calls.push(Date.now());
-        if (calls.length === 1) throw Object.assign(new Error("throttled"), { retryAfterMs: 7_000 });
+        if (calls.length === 1) return temporaryError(new Error("throttled"), { retryAfterMs: 7_000 });
+        return done();
       },
     });
     q.start();
@@ -273,6 +279,67 @@ describe("WorkQueue", () => {
     await settle();
     assert.deepEqual(calls, [0, 7_000]);
     assert.deepEqual(delays, [7_000]);
+  });
+
+  test("a temporary error with maxBackoffMs backs off exponentially up to that cap instead of maxMs", async () => {
+    const delays: number[] = [];
+    const q = queue({
+      backoff: { baseMs: 100, maxMs: 200 },
+      random: () => 1,
+      metrics: { onRetry: (_key, delayMs) => delays.push(delayMs) },
+      handler: async () => temporaryError(new Error("expiry in the past"), { maxBackoffMs: 1_000 }),
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    for (let i = 0; i < 5; i++) {
+      mock.timers.tick(delays.at(-1)!);
+      await settle();
+    }
+    assert.deepEqual(delays, [100, 200, 400, 800, 1_000, 1_000]);
+  });
+
+  test("a terminal error with recheckAfterMs looks again after that fixed delay, without backoff growth", async () => {
+    const calls: number[] = [];
+    const kinds: string[] = [];
+    const q = queue({
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      random: () => 1,
+      onError: (_key, _err, kind) => kinds.push(kind),
+      handler: async () => {
+        calls.push(Date.now());
+        return terminalError(new Error("AccessDenied"), 60_000);
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(60_000);
+    await settle();
+    mock.timers.tick(60_000);
+    await settle();
+    assert.deepEqual(calls, [0, 60_000, 120_000]);
+    assert.deepEqual(kinds, ["terminalError", "terminalError", "terminalError"]);
+  });
+
+  test("a terminal error without recheckAfterMs waits for the next add", async () => {
+    const calls: number[] = [];
+    const q = queue({
+      handler: async () => {
+        calls.push(Date.now());
+        return terminalError(new Error("invalid spec"));
+      },
+    });
+    q.start();
+    q.add("ns/a");
+    await settle();
+    mock.timers.tick(3_600_000);
+    await settle();
+    assert.deepEqual(calls, [0]);
+    assert.equal(q.pendingDelayed(), 0);
+    q.add("ns/a");
+    await settle();
+    assert.equal(calls.length, 2);
   });
 
   test("onError receives the key and the error, and onDone reports duration and outcome", async () => {
@@ -382,7 +449,7 @@ describe("WorkQueue", () => {
     assert.equal(q.pendingDelayed(), 0);
 
     q.add("ns/d");
-    h.release("ns/a", { requeueAfterMs: 10 });
+    h.release("ns/a", requeueAfter(10));
     await done;
     assert.equal(stopped, true);
     mock.timers.tick(10_000);
@@ -392,7 +459,7 @@ describe("WorkQueue", () => {
   });
 
   test("shutdown with nothing in flight resolves at once", async () => {
-    const q = queue({ handler: async () => undefined });
+    const q = queue({ handler: async () => done() });
     q.add("ns/a");
     await q.shutdown();
     assert.equal(q.depth(), 0);
@@ -404,6 +471,7 @@ describe("WorkQueue", () => {
       concurrency: 1,
       handler: async (key) => {
         order.push(key);
+        return done();
       },
     });
     q.start();

@@ -1,5 +1,6 @@
 // The controller's key queue, modelled on client-go's workqueue: deduplicates keys, never runs one key twice
-// at once, retries failures with full-jitter exponential backoff and supports "requeue after".
+// at once, and acts on each run's typed result (result.ts): requeue after a delay, retry a temporary error with
+// full-jitter exponential backoff, recheck a terminal error after its fixed delay (if any), or wait.
 //
 // Delayed adds live in one min-heap ordered by deadline, served by a single unref'd timer armed for the
 // earliest deadline. With 50,000 delayed keys this costs O(log n) per addAfter and one timer in total, instead
@@ -7,26 +8,28 @@
 // Superseded heap entries are deleted lazily (skipped when they reach the top) and the heap is compacted
 // when stale entries outnumber live ones.
 
-export type QueueResult = { requeueAfterMs?: number } | void;
+import { failed, temporaryError } from "./result.ts";
+import type { ReconcileResult } from "./result.ts";
 
 export interface QueueMetrics {
   /** A key became ready (queued, or marked to run again after its current run); not called when deduped. */
   onAdd?(key: string): void;
   /** A failed key was scheduled to retry after `delayMs`. */
   onRetry?(key: string, delayMs: number): void;
-  /** A handler run finished; `ok` is false when it threw. */
+  /** A handler run finished; `ok` is false when it returned an error (or threw). */
   onDone?(key: string, durationMs: number, ok: boolean): void;
 }
 
 export interface WorkQueueOptions {
   concurrency: number;
-  handler: (key: string) => Promise<QueueResult>;
+  /** Runs one key; a throw counts as a temporary error. */
+  handler: (key: string) => Promise<ReconcileResult>;
   /** Full-jitter exponential backoff for failures; defaults to 1 s base, 5 min cap. */
   backoff?: { baseMs: number; maxMs: number };
   /** Source of jitter in [0, 1); defaults to Math.random. */
   random?: () => number;
-  /** Called when the handler throws, before the retry is scheduled. */
-  onError?: (key: string, err: unknown) => void;
+  /** Called when a run ends in an error, before any retry is scheduled. */
+  onError?: (key: string, err: Error, kind: "temporaryError" | "terminalError") => void;
   metrics?: QueueMetrics;
   /** Clock in ms; defaults to Date.now (read at each call, so node:test mock.timers with "Date" works). */
   now?: () => number;
@@ -44,10 +47,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WorkQueue {
   private readonly concurrency: number;
-  private readonly handler: (key: string) => Promise<QueueResult>;
+  private readonly handler: (key: string) => Promise<ReconcileResult>;
   private readonly backoff: { baseMs: number; maxMs: number };
   private readonly random: () => number;
-  private readonly onError: ((key: string, err: unknown) => void) | undefined;
+  private readonly onError:
+    ((key: string, err: Error, kind: "temporaryError" | "terminalError") => void) | undefined;
   private readonly metrics: QueueMetrics;
   private readonly now: () => number;
 
@@ -173,17 +177,14 @@ export class WorkQueue {
 
   private async run(key: string): Promise<void> {
     const startedAt = this.now();
-    let result: QueueResult = undefined;
-    let error: unknown;
-    let ok = true;
+    let result: ReconcileResult;
     try {
       result = await this.handler(key);
     } catch (err) {
-      ok = false;
-      error = err;
+      result = temporaryError(err instanceof Error ? err : new Error(String(err)));
     }
     this.processing.delete(key);
-    this.call(() => this.metrics.onDone?.(key, this.now() - startedAt, ok));
+    this.call(() => this.metrics.onDone?.(key, this.now() - startedAt, !failed(result)));
 
     if (this.stopped) {
       if (this.processing.size === 0) {
@@ -198,23 +199,38 @@ export class WorkQueue {
       this.queued.add(key);
       this.ready.push(key);
     }
-    if (ok) {
-      this.failures.delete(key);
-      const after = result?.requeueAfterMs;
-      if (after !== undefined) this.addAfter(key, after);
-    } else {
-      this.call(() => this.onError?.(key, error));
-      const failures = this.failures.get(key) ?? 0;
-      this.failures.set(key, failures + 1);
-      const delayMs = retryAfterMs(error) ?? this.backoffMs(failures);
-      this.call(() => this.metrics.onRetry?.(key, delayMs));
-      this.addAfter(key, delayMs);
+    switch (result.kind) {
+      case "done":
+        this.failures.delete(key);
+        break;
+      case "requeueAfter":
+        this.failures.delete(key);
+        this.addAfter(key, result.delayMs);
+        break;
+      case "terminalError": {
+        // Backing off cannot help; look again after the fixed delay, or when something changes.
+        const { error, recheckAfterMs } = result;
+        this.failures.delete(key);
+        this.call(() => this.onError?.(key, error, "terminalError"));
+        if (recheckAfterMs !== undefined) this.addAfter(key, recheckAfterMs);
+        break;
+      }
+      case "temporaryError": {
+        const { error, retryAfterMs, maxBackoffMs } = result;
+        this.call(() => this.onError?.(key, error, "temporaryError"));
+        const failures = this.failures.get(key) ?? 0;
+        this.failures.set(key, failures + 1);
+        const delayMs = validDelay(retryAfterMs) ?? this.backoffMs(failures, maxBackoffMs);
+        this.call(() => this.metrics.onRetry?.(key, delayMs));
+        this.addAfter(key, delayMs);
+        break;
+      }
     }
     this.pump();
   }
 
-  private backoffMs(failures: number): number {
-    return this.random() * Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** failures);
+  private backoffMs(failures: number, maxMs = this.backoff.maxMs): number {
+    return this.random() * Math.min(maxMs, this.backoff.baseMs * 2 ** failures);
   }
 
   // Hooks are observers: a throwing hook must not wedge the queue.
@@ -314,8 +330,6 @@ function before(a: DelayedEntry, b: DelayedEntry): boolean {
   return compare(a, b) < 0;
 }
 
-function retryAfterMs(err: unknown): number | undefined {
-  if (typeof err !== "object" || err === null || !("retryAfterMs" in err)) return undefined;
-  const ms = err.retryAfterMs;
-  return typeof ms === "number" && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+function validDelay(ms: number | undefined): number | undefined {
+  return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { AwsObserver } from "../aws/aws.ts";
 import type { AwsApi } from "../aws/rate-limit.ts";
 import type { QueueMetrics } from "../engine/queue.ts";
-import type { ReconcileObserver } from "../engine/reconciler.ts";
+import type { ReconcileObserver } from "../engine/ports.ts";
 import type { SecretType } from "../api/schema.ts";
 
 const PREFIX = "aws_assume_role_";
@@ -96,8 +96,8 @@ export class Metrics {
     return {
       onRefresh: (secretType: SecretType, result: "success" | "failure") =>
         this.refreshes.inc({ result, secret_type: secretType }),
-      onExpiration: (namespace: string, name: string, expiration: Date | undefined) => {
-        if (expiration) this.expiration.set({ namespace, name }, expiration.getTime() / 1000);
+      onExpirationTime: (namespace: string, name: string, expirationTime: Date | undefined) => {
+        if (expirationTime) this.expiration.set({ namespace, name }, expirationTime.getTime() / 1000);
         else this.expiration.remove({ namespace, name });
       },
     };

@@ -2,7 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { CallerIdentity } from "./naming.ts";
-import { globMatches, isRolePermitted, permittedPatterns } from "./policy.ts";
+import { globMatches, isRolePermitted, permittedPatterns } from "./namespace-permissions.ts";
 
 const identity: CallerIdentity = { partition: "aws", account: "123456789012", assumedRole: false };
 const own = (name: string) => `arn:aws:iam::123456789012:role/${name}`;

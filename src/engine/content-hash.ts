@@ -1,5 +1,5 @@
-// Stable fingerprints of JSON-able values (sha256 of canonical JSON, key order ignored): spec hashes, status
-// comparison, and the fingerprint of a Secret's data that the cache keeps instead of the data itself.
+// Content hashes the engine compares and writes into annotations (spec-hash, data-hash): SHA-256 of canonical
+// JSON, so the same content hashes the same whatever the order of its object keys.
 import { createHash } from "node:crypto";
 
 /** JSON with object keys sorted: the API server hands objects back with their keys in its own order. */
@@ -11,12 +11,12 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-/** A stable fingerprint of a JSON-able value, independent of object key order. */
-export function fingerprint(value: unknown): string {
+/** A stable hash of a JSON-able value, independent of object key order. */
+export function contentHash(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 32);
 }
 
-/** Fingerprint of a Secret's data (base64 values). */
-export function dataFingerprint(data: Record<string, string> | undefined): string {
-  return fingerprint(data ?? {});
+/** Hash of a Secret's data (base64 values), as in the data-hash annotation. */
+export function dataHash(data: Record<string, string> | undefined): string {
+  return contentHash(data ?? {});
 }

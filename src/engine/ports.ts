@@ -1,0 +1,65 @@
+// The small interfaces the engine works through: informer caches, Secret and status writes, events, AWS and
+// metrics. The adapters in src/kube and src/aws implement them; unit tests use in-memory fakes. Every call that
+// leaves the process takes the reconcile's AbortSignal, so a reconcile's deadline bounds it.
+import type { V1Secret } from "@kubernetes/client-node";
+import type { SecretType } from "../api/schema.ts";
+import type { CachedMeta } from "../kube/projection.ts";
+
+export type { AwsAccess, AssumeRoleRequest } from "../aws/aws.ts";
+export type { EventSink, EventTarget, EventType } from "../kube/events.ts";
+
+/** Read access to an informer cache. */
+export interface Cache<T> {
+  get(namespace: string, name: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
+/** A Secret as the cache keeps it: metadata, type and the hash of its data — never the data itself. */
+export interface CachedSecret {
+  metadata: CachedMeta;
+  type?: string;
+  /** dataHash(data) of the object as the API server returned it. */
+  dataHash: string;
+}
+
+/** The name of the Secret cache's index: owner UID → the Secrets that resource owns. */
+export const OWNER_INDEX = "owner";
+
+/** The Secret cache, with its owner index so a resource's Secrets are found without scanning a namespace. */
+export interface SecretCache extends Cache<CachedSecret> {
+  byIndex(index: typeof OWNER_INDEX, uid: string, namespace: string): CachedSecret[];
+}
+
+/** Secret writes, and a live read for names the label-filtered cache cannot see. */
+export interface SecretWriter {
+  get(namespace: string, name: string, signal?: AbortSignal): Promise<V1Secret | undefined>;
+  create(secret: V1Secret, signal?: AbortSignal): Promise<V1Secret>;
+  /** Fails with 409 Conflict when `secret.metadata.resourceVersion` is no longer current. */
+  replace(secret: V1Secret, signal?: AbortSignal): Promise<V1Secret>;
+  /** Deletes only the object with this uid (and resourceVersion, when given); absent is fine. */
+  delete(
+    namespace: string,
+    name: string,
+    uid: string,
+    resourceVersion?: string,
+    signal?: AbortSignal,
+  ): Promise<void>;
+}
+
+/** Status writes: a merge patch of the status subresource. */
+export interface StatusWriter {
+  patchStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<void>;
+}
+
+/** Hooks for metrics; all optional. */
+export interface ReconcileObserver {
+  /** A refresh (new credentials obtained and written to the Secret) succeeded or failed. */
+  onRefresh?(secretType: SecretType, result: "success" | "failure"): void;
+  /** The expirationTime of the credentials in the resource's Secret; undefined when there are none. */
+  onExpirationTime?(namespace: string, name: string, expirationTime: Date | undefined): void;
+}
