@@ -34,6 +34,8 @@ export interface OperatorProcessOptions {
   main?: string;
   /** Start the process inside this cgroup v1 directory (e.g. /sys/fs/cgroup/memory/<name>), before node starts. */
   cgroup?: string;
+  /** Extra environment, e.g. NODE_OPTIONS. */
+  env?: Record<string, string>;
 }
 
 export class OperatorProcess {
@@ -71,6 +73,7 @@ export class OperatorProcess {
       HOME: process.env.HOME ?? "/tmp",
       KUBECONFIG: o.kubeconfigPath ?? w.env.KUBECONFIG!,
       ...(await awsEnv(o.awsEndpoint)),
+      ...o.env,
     };
     const args = [
       ...(o.inspect ? ["--inspect=127.0.0.1:0"] : []),

@@ -73,6 +73,11 @@ export const BENCH_FLAGS = [
     help: "memory.limit_in_bytes of the cgroup the scale scenario runs the operator in (the chart's limit)",
   },
   {
+    flag: "scale-env",
+    default: "",
+    help: 'Environment of the operator in scale, e.g. "NODE_OPTIONS=--max-old-space-size=192" (comma-separated K=V)',
+  },
+  {
     flag: "sts-latency-ms",
     default: "100",
     help: "Latency the AWS proxy adds to every AssumeRole in sts-latency (the operator runs with its default limits)",
@@ -112,6 +117,7 @@ export interface BenchOptions {
   memorySettleSeconds: number;
   scaleSizes: number[];
   scaleMemoryLimitMib: number;
+  scaleEnv: string;
   stsLatencyMs: number;
   spreadLifetime: number;
   spreadStsRate: number;
@@ -146,7 +152,7 @@ export function parseOptions(argv: string[]): ParsedOptions {
   const reduced: string[] = [];
   for (const f of BENCH_FLAGS) {
     const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
-    if (["scenario", "docs", "charts-dir", "note", "keep-logs"].includes(f.flag)) {
+    if (["scenario", "docs", "charts-dir", "note", "keep-logs", "scale-env"].includes(f.flag)) {
       raw[camel(f.flag)] = text;
       continue;
     }

@@ -52,6 +52,12 @@ export async function scale(ctx: BenchContext): Promise<void> {
   const namespace = await createNamespace("scale");
   const tracker = new ResourceTracker(w.kubeConfig, w.custom, namespace);
   const names = resourceNames(Math.max(...sizes, 1));
+  const env = Object.fromEntries(
+    o.scaleEnv
+      .split(",")
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")).trim(), kv.slice(kv.indexOf("=") + 1).trim()]),
+  );
   let op: OperatorProcess | undefined;
   const steps: Step[] = [];
   let oomNote = "";
@@ -64,6 +70,7 @@ export async function scale(ctx: BenchContext): Promise<void> {
       inspect: true,
       main: join(ROOT, "dist", "main.js"),
       cgroup,
+      env,
     });
     await op.waitForLog("workers started", 60_000);
     let have = 0;
@@ -160,7 +167,7 @@ export async function scale(ctx: BenchContext): Promise<void> {
           `### scale: memory at ${sizes.join(", ")} resources in a ${o.scaleMemoryLimitMib} MiB memory cgroup`,
           "",
           `The operator as the image starts it: \`node dist/main.js ${operatorArgs(o).join(" ")}\` (built by \`npm run build\`; ` +
-            `NODE_OPTIONS ${process.env.NODE_OPTIONS ? `\`${process.env.NODE_OPTIONS}\`` : "unset"}, inspector open on loopback), started inside the ` +
+            `environment ${o.scaleEnv ? `\`${o.scaleEnv}\`` : "as the image's (no NODE_OPTIONS)"}, inspector open on loopback), started inside the ` +
             `cgroup v1 memory cgroup \`${cgroup.replace(/\d+$/, "<pid>")}\` with memory.limit_in_bytes = ${o.scaleMemoryLimitMib} MiB. Resources ` +
             "are added in steps to one namespace (Map Secrets); after each step is Ready and the queue idle, and " +
             `${o.memorySettleSeconds} s more: peak RSS of the step (VmHWM, reset with /proc/<pid>/clear_refs after each step), then RSS ` +
