@@ -204,7 +204,7 @@ test("a SIGTERMed leader waits for in-flight reconciles to finish, then exits 0"
   const names = ["one", "two", "three", "four"];
   for (const name of names) await createResource(ns, name, mapSpec(`${name}-aws`));
   await eventually("every reconcile to be waiting on AssumeRole", () =>
-    logged(a, "issuing credentials").length >= names.length ? true : undefined,
+    logged(a, "refreshing credentials").length >= names.length ? true : undefined,
   );
 
   a.child.kill("SIGTERM");
@@ -227,7 +227,7 @@ test("a SIGTERMed leader whose reconciles hang on AWS still exits within the shu
   proxies.a.setFaults([{ action: "AssumeRole", kind: "latency", latencyMs: 20_000 }]);
   await createResource(ns, "stuck", mapSpec("stuck-aws"));
   await eventually("the reconcile to be waiting on AssumeRole", () =>
-    logged(a, "issuing credentials").length === 1 ? true : undefined,
+    logged(a, "refreshing credentials").length === 1 ? true : undefined,
   );
 
   a.child.kill("SIGTERM");
