@@ -17,15 +17,19 @@ import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { restart } from "./scenarios/restart.ts";
+import { scale } from "./scenarios/scale.ts";
 import { spread } from "./scenarios/spread.ts";
+import { stsLatency } from "./scenarios/sts-latency.ts";
 
 const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> = {
   burst,
+  "sts-latency": stsLatency,
   restart,
   idle,
   spread,
   memory,
   "fan-out": fanOut,
+  scale,
 };
 
 /** Kills the children this run started (one by one, by pid) and deletes its namespaces. */

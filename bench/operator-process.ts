@@ -3,7 +3,7 @@
 // samples, RSS and CPU time from /proc. Nothing in the operator is special-cased.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, awsEnv, world } from "../test/support/world.ts";
 import { freePorts } from "../test/support/operator.ts";
@@ -30,6 +30,12 @@ export interface OperatorProcessOptions {
   args?: string[];
   /** Open the Node inspector on a free loopback port, so the benchmark can ask for a full GC before measuring. */
   inspect?: boolean;
+  /** Run this entry point instead of src/main.ts, e.g. the built dist/main.js as the image runs it. */
+  main?: string;
+  /** Start the process inside this cgroup v1 directory (e.g. /sys/fs/cgroup/memory/<name>), before node starts. */
+  cgroup?: string;
+  /** Extra environment, e.g. NODE_OPTIONS. */
+  env?: Record<string, string>;
 }
 
 export class OperatorProcess {
@@ -67,10 +73,11 @@ export class OperatorProcess {
       HOME: process.env.HOME ?? "/tmp",
       KUBECONFIG: o.kubeconfigPath ?? w.env.KUBECONFIG!,
       ...(await awsEnv(o.awsEndpoint)),
+      ...o.env,
     };
     const args = [
       ...(o.inspect ? ["--inspect=127.0.0.1:0"] : []),
-      MAIN,
+      o.main ?? MAIN,
       "--namespaces",
       o.namespaces.join(","),
       "--metrics-bind-address",
@@ -81,7 +88,13 @@ export class OperatorProcess {
       "info",
       ...(o.args ?? []),
     ];
-    const child = spawn(NODE, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    // In a cgroup: a shell joins it and then execs node, so node's first allocation is already counted (same pid).
+    const child = o.cgroup
+      ? spawn("sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', o.cgroup, NODE, ...args], {
+          env,
+          stdio: ["ignore", "pipe", "pipe"],
+        })
+      : spawn(NODE, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     if (logDir) {
       const file = createWriteStream(join(logDir, `operator-${o.namespaces[0]}-${child.pid}.log`));
       child.stdout.pipe(file);
@@ -161,7 +174,23 @@ export class OperatorProcess {
 
   /** Resident set size in bytes (VmRSS from /proc). */
   rssBytes(): number {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${this.pid}/status`, "utf8"));
+    return this.statusBytes("VmRSS");
+  }
+
+  /** Peak resident set size in bytes since start or since resetPeakRss() (VmHWM from /proc). */
+  peakRssBytes(): number {
+    return this.statusBytes("VmHWM");
+  }
+
+  /** Starts a new peak: VmHWM becomes the current RSS (root only: /proc/<pid>/clear_refs). */
+  resetPeakRss(): void {
+    writeFileSync(`/proc/${this.pid}/clear_refs`, "5");
+  }
+
+  private statusBytes(field: string): number {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
+      readFileSync(`/proc/${this.pid}/status`, "utf8"),
+    );
     return m ? Number(m[1]) * 1024 : NaN;
   }
 

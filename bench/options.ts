@@ -2,7 +2,16 @@
 // flag so that development runs can be small and the full run uses the defaults.
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["burst", "restart", "idle", "spread", "memory", "fan-out"] as const;
+export const SCENARIOS = [
+  "burst",
+  "sts-latency",
+  "restart",
+  "idle",
+  "spread",
+  "memory",
+  "scale",
+  "fan-out",
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 interface FlagSpec {
@@ -63,16 +72,36 @@ export const BENCH_FLAGS = [
     help: "Wait after each phase of the memory scenario before sampling",
   },
   {
+    flag: "scale-sizes",
+    default: "0,1000,10000,50000",
+    help: "Resource counts the scale scenario measures at, ascending (resources are added between steps)",
+  },
+  {
+    flag: "scale-memory-limit-mib",
+    default: "256",
+    help: "memory.limit_in_bytes of the cgroup the scale scenario runs the operator in (the chart's limit)",
+  },
+  {
+    flag: "scale-env",
+    default: "",
+    help: 'Environment of the operator in scale, e.g. "NODE_OPTIONS=--max-old-space-size=192" (comma-separated K=V)',
+  },
+  {
+    flag: "sts-latency-ms",
+    default: "100",
+    help: "Latency the AWS proxy adds to every AssumeRole in sts-latency (the operator runs with its default limits)",
+  },
+  {
     flag: "spread-lifetime",
     default: "60",
     help: "Credential lifetime the AWS proxy hands out in spread (s)",
   },
   {
     flag: "spread-sts-rate",
-    default: "20",
+    default: "100",
     help: "Operator --sts-rate in spread: the configured limit the peak is compared with (operator default)",
   },
-  { flag: "spread-sts-burst", default: "40", help: "Operator --sts-burst in spread (operator default)" },
+  { flag: "spread-sts-burst", default: "200", help: "Operator --sts-burst in spread (operator default)" },
   { flag: "timeout-seconds", default: "1200", help: "Upper bound of every wait (creation, Ready, refresh)" },
   { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
   { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
@@ -95,6 +124,10 @@ export interface BenchOptions {
   unrelatedNamespaces: number;
   unrelatedSecretBytes: number;
   memorySettleSeconds: number;
+  scaleSizes: number[];
+  scaleMemoryLimitMib: number;
+  scaleEnv: string;
+  stsLatencyMs: number;
   spreadLifetime: number;
   spreadStsRate: number;
   spreadStsBurst: number;
@@ -128,8 +161,20 @@ export function parseOptions(argv: string[]): ParsedOptions {
   const reduced: string[] = [];
   for (const f of BENCH_FLAGS) {
     const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
-    if (["scenario", "docs", "charts-dir", "note", "keep-logs"].includes(f.flag)) {
+    if (["scenario", "docs", "charts-dir", "note", "keep-logs", "scale-env"].includes(f.flag)) {
       raw[camel(f.flag)] = text;
+      continue;
+    }
+    if (f.flag === "scale-sizes") {
+      const sizes = text.split(",").map((v) => Number(v.trim()));
+      if (
+        sizes.some((v) => !Number.isInteger(v) || v < 0) ||
+        sizes.some((v, i) => i > 0 && v <= sizes[i - 1]!)
+      ) {
+        throw new Error(`--scale-sizes must be ascending non-negative integers, not ${JSON.stringify(text)}`);
+      }
+      raw.scaleSizes = sizes;
+      if (Math.max(...sizes) < 50_000) reduced.push(`--scale-sizes ${text}`);
       continue;
     }
     const n = Number(text);

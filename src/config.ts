@@ -88,14 +88,14 @@ export const FLAGS = [
     flag: "sts-rate",
     env: "STS_RATE",
     kind: "number",
-    default: "20",
-    help: "Client-side limit of STS AssumeRole calls per second",
+    default: "100",
+    help: "Client-side limit of STS AssumeRole calls per second (AWS allows 600/s per account and Region, shared by every caller)",
   },
   {
     flag: "sts-burst",
     env: "STS_BURST",
     kind: "number",
-    default: "40",
+    default: "200",
     help: "Burst of STS AssumeRole calls above the rate",
   },
   {

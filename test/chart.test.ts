@@ -102,6 +102,20 @@ describe("helm lint and template", () => {
     assert.equal(withRegion.find((e) => e.name === "AWS_REGION")?.value, "eu-west-1");
   });
 
+  test("NODE_OPTIONS caps the V8 old generation below the container's memory limit, or is left out", async () => {
+    const container = containerOf(await renderChart());
+    const options = container.env!.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";
+    const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+    const limit = String(container.resources?.limits?.memory ?? "");
+    assert.match(limit, /^\d+Mi$/);
+    assert.ok(heapMiB > 0 && heapMiB < parseInt(limit, 10), `heap ${heapMiB} MiB vs limit ${limit}`);
+    const unset = containerOf(await renderChart({ set: { maxOldSpaceSizeMiB: "null" } })).env!;
+    assert.equal(
+      unset.find((e) => e.name === "NODE_OPTIONS"),
+      undefined,
+    );
+  });
+
   test("the rendered arguments are accepted by the operator's own flag parser and mean what the values say", async () => {
     const args = await argsOf({
       "watchNamespaces[0]": "team-a",

@@ -15,7 +15,7 @@ import { ResourceTracker } from "../tracker.ts";
 
 type Mode = "operator" | "bare loop";
 
-interface Round {
+export interface Round {
   mode: Mode;
   n: number;
   /** First create sent → last create returned (ms). */
@@ -61,7 +61,8 @@ async function measure(
   };
 }
 
-async function operatorRound(ctx: BenchContext): Promise<Round> {
+/** One operator round in a fresh namespace; `args` default to the benchmark's (limiter out of the way). */
+export async function operatorRound(ctx: BenchContext, args = operatorArgs(ctx.options)): Promise<Round> {
   const { options: o, world: w } = ctx;
   const namespace = await createNamespace("burst");
   const tracker = new ResourceTracker(w.kubeConfig, w.custom, namespace);
@@ -70,7 +71,7 @@ async function operatorRound(ctx: BenchContext): Promise<Round> {
     const op = await OperatorProcess.start({
       namespaces: [namespace],
       awsEndpoint: ctx.proxy.url,
-      args: operatorArgs(o),
+      args,
     });
     try {
       await op.waitForLog("workers started", 60_000);

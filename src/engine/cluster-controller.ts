@@ -2,11 +2,13 @@
 // their names. It shares the Secret and Namespace caches with the namespaced side; the Controller forwards Secret
 // events of copies it owns and every Namespace change (a namespace that starts or stops matching a selector is
 // served or cleaned up within seconds: no polling).
-import type { KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
+import type { CachedSecret } from "./ports.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
 import { READY } from "../domain/conditions.ts";
 import { Informer } from "../kube/informer.ts";
+import { leanObject } from "../kube/projection.ts";
 import { ClusterAWSAssumeRoleClient } from "../kube/cluster-resources.ts";
 import { ClusterReconciler } from "./cluster-reconciler.ts";
 import type { ClusterReconcilerOptions } from "./cluster-reconciler.ts";
@@ -49,7 +51,7 @@ export class ClusterController {
       relistEveryMs: o.relistEveryMs,
       name: "clusterawsassumeroles",
       path: ClusterAWSAssumeRoleClient.path,
-      list: () => client.list(),
+      transform: (obj) => leanObject(obj as ClusterAWSAssumeRole),
       onAdd: (r) => this.resourceChanged(r),
       onUpdate: (r) => this.resourceChanged(r),
       onDelete: (r) => this.resourceDeleted(r),
@@ -87,7 +89,7 @@ export class ClusterController {
   }
 
   /** A Secret event for a copy one of our resources owns; `left`: it left the label-filtered cache. */
-  secretChanged(owner: string, s: V1Secret, left: boolean): void {
+  secretChanged(owner: string, s: CachedSecret, left: boolean): void {
     if (left) this.reconciler.expectOutsideCache(owner, s.metadata?.namespace ?? "");
     else if (this.reconciler.isOwnSecretWrite(owner, s)) return;
     if (this.working) this.queue.add(owner);

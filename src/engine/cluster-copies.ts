@@ -6,6 +6,7 @@ import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
 import { API_VERSION, KIND } from "../api/schema.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
 import { dataHash } from "./content-hash.ts";
+import type { CachedSecret } from "./ports.ts";
 import { secretBody } from "./secret-body.ts";
 import type { SecretBodyInput } from "./secret-body.ts";
 
@@ -57,7 +58,7 @@ export function copyBody(
   issue: Issue,
   resource: ClusterAWSAssumeRole,
   namespace: string,
-  existing: V1Secret | undefined,
+  existing: CachedSecret | undefined,
 ): V1Secret {
   const { spec } = resource;
   const { name, uid } = resource.metadata;

@@ -50,7 +50,7 @@ function setup(options: Partial<ClusterReconcilerOptions> = {}) {
   const make = () =>
     new ClusterReconciler({
       resources,
-      secrets,
+      secrets: secrets.cache,
       namespaces,
       secretWriter: secrets.writer,
       statusWriter: resources,

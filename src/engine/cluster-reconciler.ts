@@ -3,7 +3,7 @@
 // once per refresh for the whole fan-out (one AssumeRole, one ECR token); a copy that is missing or drifted while
 // others are fresh gets the current issue, with no AWS call. Copies in namespaces that stop matching are deleted;
 // a same-named Secret we do not own is never touched (that namespace is reported, the rest proceed).
-import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { ClusterAWSAssumeRole, NamespaceFailure } from "../api/cluster-schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
@@ -24,7 +24,15 @@ import type { Issue } from "./cluster-copies.ts";
 import { ClusterStatusReporter } from "./cluster-status.ts";
 import type { ClusterStatusWriter, FanOutReport } from "./cluster-status.ts";
 import { CredentialSource } from "./credential-source.ts";
-import type { AwsAccess, Cache, EventSink, ReconcileObserver, SecretWriter } from "./ports.ts";
+import type {
+  AwsAccess,
+  Cache,
+  CachedSecret,
+  EventSink,
+  ReconcileObserver,
+  SecretCache,
+  SecretWriter,
+} from "./ports.ts";
 import { checkSpec, describeCause, hashSpec, namespacePermits, observe } from "./reconciler.ts";
 import type { CheckedSpec } from "./reconciler.ts";
 import { ResourceStates } from "./resource-state.ts";
@@ -44,7 +52,7 @@ export interface ClusterObserver extends ReconcileObserver {
 
 export interface ClusterReconcilerOptions {
   resources: Cache<ClusterAWSAssumeRole>;
-  secrets: Cache<V1Secret>;
+  secrets: SecretCache;
   namespaces: Cache<V1Namespace>;
   secretWriter: SecretWriter;
   statusWriter: ClusterStatusWriter;
@@ -80,7 +88,7 @@ interface ClusterState {
 interface CopyPlan {
   namespace: string;
   state: ResourceState;
-  secret: V1Secret | undefined;
+  secret: CachedSecret | undefined;
   plan: Plan;
 }
 
@@ -118,7 +126,7 @@ export class ClusterReconciler {
   }
 
   /** Whether this copy is the object our latest write produced (the watch echoing it back). */
-  isOwnSecretWrite(name: string, secret: V1Secret): boolean {
+  isOwnSecretWrite(name: string, secret: CachedSecret): boolean {
     const copy = this.states.get(name)?.copies.peek(secret.metadata?.namespace ?? "");
     return this.secrets.isOwnWrite(copy, secret);
   }

@@ -1,8 +1,7 @@
 // The controller: informers on AWSAssumeRoles and on the operator's own Secrets (label-filtered: unrelated Secrets
 // are never cached) feed resource keys into the work queue; workers run the reconciler. Caches run on every
 // replica (standbys stay warm and ready); workers run only while this replica leads.
-import type { KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
-import { CoreV1Api } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
@@ -11,7 +10,8 @@ import { READY } from "../domain/conditions.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { Informer } from "../kube/informer.ts";
-import type { MetaObject } from "../kube/informer.ts";
+import type { InformerHealth, MetaObject } from "../kube/informer.ts";
+import { leanObject } from "../kube/projection.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
 import { ClusterController } from "./cluster-controller.ts";
 import type { ClusterObserver } from "./cluster-reconciler.ts";
@@ -19,9 +19,11 @@ import { PermittedRolesWatch } from "./permitted-roles.ts";
 import { WorkQueue } from "./queue.ts";
 import type { QueueMetrics } from "./queue.ts";
 import { contentHash } from "./content-hash.ts";
-import type { Cache } from "./ports.ts";
+import { OWNER_INDEX } from "./ports.ts";
+import type { Cache, CachedSecret } from "./ports.ts";
 import { Reconciler, splitKey } from "./reconciler.ts";
 import type { ReconcilerOptions } from "./reconciler.ts";
+import { cachedSecret, ownerUids } from "./secret-view.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
@@ -74,6 +76,13 @@ class InformerGroup<T extends MetaObject> implements Cache<T> {
     return this.pick(namespace)?.list(namespace) ?? [];
   }
 
+  /** The objects an index maps `value` to, in `namespace`. */
+  byIndex(index: string, value: string, namespace: string): T[] {
+    return (this.pick(namespace)?.byIndex(index, value) ?? []).filter(
+      (o) => o.metadata?.namespace === namespace,
+    );
+  }
+
   start(): Promise<void[]> {
     return Promise.all(this.informers.map((i) => i.start()));
   }
@@ -87,7 +96,7 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
   private readonly resources: InformerGroup<AWSAssumeRole>;
-  private readonly secrets: InformerGroup<V1Secret>;
+  private readonly secrets: InformerGroup<CachedSecret>;
   private readonly namespaces: Informer<V1Namespace> | undefined;
   /** The ClusterAWSAssumeRole side, with --cluster-assume-roles. */
   readonly cluster: ClusterController | undefined;
@@ -107,7 +116,6 @@ export class Controller {
     const all = o.namespaces.length === 0;
     const scopes = all ? [undefined] : o.namespaces;
     const resourceClient = new AWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
-    const core = o.kubeConfig.makeApiClient(CoreV1Api);
     const common = {
       kubeConfig: o.kubeConfig,
       logger: o.logger,
@@ -122,7 +130,7 @@ export class Controller {
             ...common,
             name: `awsassumeroles@${ns ?? "*"}`,
             path: AWSAssumeRoleClient.path(ns),
-            list: () => resourceClient.list(ns),
+            transform: (obj) => leanObject(obj as AWSAssumeRole),
             onAdd: (r) => this.resourceChanged(r),
             onUpdate: (r) => this.resourceChanged(r),
             onDelete: (r) => this.resourceDeleted(r),
@@ -133,15 +141,14 @@ export class Controller {
     this.secrets = new InformerGroup(
       scopes.map(
         (ns) =>
-          new Informer<V1Secret>({
+          new Informer<CachedSecret>({
             ...common,
             name: `secrets@${ns ?? "*"}`,
             path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
             labelSelector: SECRET_SELECTOR,
-            list: () =>
-              ns
-                ? core.listNamespacedSecret({ namespace: ns, labelSelector: SECRET_SELECTOR })
-                : core.listSecretForAllNamespaces({ labelSelector: SECRET_SELECTOR }),
+            // Metadata and the hash of the data: no credentials in the cache.
+            transform: (obj) => cachedSecret(obj as CachedSecret),
+            indexers: { [OWNER_INDEX]: ownerUids },
             onAdd: (s) => this.secretChanged(s),
             onUpdate: (s) => this.secretChanged(s),
             onDelete: (s) => this.secretChanged(s, true),
@@ -155,7 +162,7 @@ export class Controller {
             ...common,
             name: "namespaces@*",
             path: "/api/v1/namespaces",
-            list: () => core.listNamespace(),
+            transform: (obj) => leanObject(obj as V1Namespace),
             onAdd: (n) => this.namespaceChanged(n),
             onUpdate: (n) => this.namespaceChanged(n),
             onDelete: (n) => this.namespaceDeleted(n),
@@ -235,7 +242,7 @@ export class Controller {
     this.cluster?.informer.stop();
   }
 
-  private informers(): Informer<object>[] {
+  private informers(): InformerHealth[] {
     return [
       ...this.resources.informers,
       ...this.secrets.informers,
@@ -305,7 +312,7 @@ export class Controller {
   }
 
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */
-  private secretChanged(s: V1Secret, left = false): void {
+  private secretChanged(s: CachedSecret, left = false): void {
     const meta = s.metadata ?? {};
     const clusterOwner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === CLUSTER_KIND);
     if (clusterOwner) {

@@ -10,11 +10,14 @@ import type {
   AssumeRoleRequest,
   AwsAccess,
   Cache,
+  CachedSecret,
   EventSink,
   EventTarget,
+  SecretCache,
   SecretWriter,
   StatusWriter,
 } from "./ports.ts";
+import { cachedSecret, ownerUids } from "./secret-view.ts";
 import { Reconciler } from "./reconciler.ts";
 import type { ReconcilerOptions } from "./reconciler.ts";
 
@@ -49,9 +52,24 @@ class Store<
   }
 }
 
-/** Secrets: the store is both the informer cache (always current) and, through `writer`, the API. */
+/**
+ * Secrets: the store is the API (through `writer`; tests read it directly) and, through `cache`, the informer cache
+ * (always current), which hands out the same projection as the real one (metadata and data hash only).
+ */
 export class FakeSecrets extends Store<V1Secret> {
   writes = 0;
+
+  readonly cache: SecretCache = {
+    get: (namespace, name) => {
+      const secret = this.get(namespace, name);
+      return secret && cachedSecret(secret);
+    },
+    list: (namespace) => this.list(namespace).map((s) => cachedSecret(s)),
+    byIndex: (_index, uid, namespace) =>
+      this.list(namespace)
+        .map((s): CachedSecret => cachedSecret(s))
+        .filter((s) => ownerUids(s).includes(uid)),
+  };
   liveReads = 0;
   /** Errors the next writes throw, in order. */
   failNext: Error[] = [];
@@ -236,7 +254,7 @@ export function harness(options: Partial<ReconcilerOptions> = {}): Harness {
   const aws = new FakeAws(now);
   const reconciler = new Reconciler({
     resources,
-    secrets,
+    secrets: secrets.cache,
     secretWriter: secrets.writer,
     statusWriter: resources,
     events,

@@ -3,6 +3,7 @@
 // leaves the process takes the reconcile's AbortSignal, so a reconcile's deadline bounds it.
 import type { V1Secret } from "@kubernetes/client-node";
 import type { SecretType } from "../api/schema.ts";
+import type { CachedMeta } from "../kube/projection.ts";
 
 export type { AwsAccess, AssumeRoleRequest } from "../aws/aws.ts";
 export type { EventSink, EventTarget, EventType } from "../kube/events.ts";
@@ -11,6 +12,22 @@ export type { EventSink, EventTarget, EventType } from "../kube/events.ts";
 export interface Cache<T> {
   get(namespace: string, name: string): T | undefined;
   list(namespace?: string): readonly T[];
+}
+
+/** A Secret as the cache keeps it: metadata, type and the hash of its data — never the data itself. */
+export interface CachedSecret {
+  metadata: CachedMeta;
+  type?: string;
+  /** dataHash(data) of the object as the API server returned it. */
+  dataHash: string;
+}
+
+/** The name of the Secret cache's index: owner UID → the Secrets that resource owns. */
+export const OWNER_INDEX = "owner";
+
+/** The Secret cache, with its owner index so a resource's Secrets are found without scanning a namespace. */
+export interface SecretCache extends Cache<CachedSecret> {
+  byIndex(index: typeof OWNER_INDEX, uid: string, namespace: string): CachedSecret[];
 }
 
 /** Secret writes, and a live read for names the label-filtered cache cannot see. */

@@ -118,6 +118,31 @@ describe("Reconciler", () => {
     assert.equal(h.aws.requests.length, 0);
   });
 
+  test("repairs data changed by someone else, seen only through the cached data hash", async () => {
+    const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    const cached = h.secrets.cache.get("ns", "r-aws");
+    assert.ok(cached && !("data" in cached), "the cache hands the engine no Secret data");
+    const tampered = structuredClone(h.secrets.get("ns", "r-aws")!);
+    tampered.data = { ...tampered.data, awsSecretAccessKey: Buffer.from("tampered").toString("base64") };
+    h.secrets.put(tampered);
+    await h.reconciler.reconcile("ns/r");
+    assert.equal(h.aws.requests.length, 2, "new credentials were issued");
+    assert.notEqual(h.secrets.get("ns", "r-aws")?.data?.awsSecretAccessKey, tampered.data.awsSecretAccessKey);
+    assert.deepEqual(h.events.reasons(), ["Created", "Refreshed"]);
+  });
+
+  test("after a secretName change deletes the old owned Secret found through the owner index", async () => {
+    const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    h.resources.apply("r", { secretName: "renamed" });
+    await h.reconciler.reconcile("ns/r");
+    assert.ok(h.secrets.get("ns", "renamed"), "the new Secret exists");
+    assert.equal(h.secrets.get("ns", "r-aws"), undefined, "the old one is gone");
+  });
+
   test("a Secret of that name owned by someone else is never touched and is checked again later", async () => {
     const h = harness();
     h.secrets.put({ metadata: { namespace: "ns", name: "r-aws", uid: "foreign" }, data: { a: "b" } });

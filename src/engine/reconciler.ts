@@ -3,7 +3,7 @@
 // Level-triggered and idempotent: it never assumes it saw every event. Orchestration only: where credentials come
 // from (credential-source.ts), how Secrets are read and written (secret-view.ts, secret-body.ts), and how status and
 // events are reported (status.ts) live beside it; per-resource memory lives in resource-state.ts.
-import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole, AWSAssumeRoleSpec } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
@@ -22,9 +22,18 @@ import { secretExpirationTime } from "../domain/schedule.ts";
 import { InvalidSessionError, roleArnOf, sessionPolicy, sessionTags } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
-import { contentHash, dataHash } from "./content-hash.ts";
+import { contentHash } from "./content-hash.ts";
 import { CredentialSource, expirationAnomaly } from "./credential-source.ts";
-import type { AwsAccess, Cache, EventSink, ReconcileObserver, SecretWriter, StatusWriter } from "./ports.ts";
+import type {
+  AwsAccess,
+  Cache,
+  CachedSecret,
+  EventSink,
+  ReconcileObserver,
+  SecretCache,
+  SecretWriter,
+  StatusWriter,
+} from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
 import { done, requeueAfter, temporaryError, terminalError } from "./result.ts";
@@ -36,7 +45,7 @@ import type { StatusTimes } from "./status.ts";
 
 export interface ReconcilerOptions {
   resources: Cache<AWSAssumeRole>;
-  secrets: Cache<V1Secret>;
+  secrets: SecretCache;
   secretWriter: SecretWriter;
   statusWriter: StatusWriter;
   events: EventSink;
@@ -219,7 +228,7 @@ export class Reconciler {
       specHash: string;
       registries: EcrLogin[];
       tags: Record<string, string>;
-      secret: V1Secret | undefined;
+      secret: CachedSecret | undefined;
       cause: RefreshCause;
       replace: boolean;
     },
@@ -371,7 +380,7 @@ export class Reconciler {
   }
 
   /** Whether this Secret is the object our latest write produced (the watch echoing it back; the cache has it now). */
-  isOwnSecretWrite(key: string, secret: V1Secret): boolean {
+  isOwnSecretWrite(key: string, secret: CachedSecret): boolean {
     return this.secrets.isOwnWrite(this.states.peek(key), secret);
   }
 
@@ -499,13 +508,13 @@ export function splitKey(key: string): [string, string] {
   return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
-export function observe(secret: V1Secret): ObservedSecret {
-  const meta = secret.metadata ?? {};
+export function observe(secret: CachedSecret): ObservedSecret {
+  const meta = secret.metadata;
   return {
     type: secret.type,
     labels: meta.labels,
     annotations: meta.annotations,
     ownerReferences: meta.ownerReferences,
-    dataHash: dataHash(secret.data),
+    dataHash: secret.dataHash,
   };
 }

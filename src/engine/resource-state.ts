@@ -1,11 +1,11 @@
 // The engine's in-memory state, one record per resource (kopf keeps one "memory" per object): created on first
 // sight, reset when the spec changes, dropped when the resource is deleted. Nothing else in the engine keeps
 // per-resource maps, so nothing can outlive its resource.
-import type { V1Secret } from "@kubernetes/client-node";
+import type { CachedSecret } from "./ports.ts";
 
-/** Our latest Secret write, kept until the cache has caught up with it (read-your-writes). */
+/** Our latest Secret write, kept until the cache has caught up with it (read-your-writes); no data, only its hash. */
 export interface SecretWrite {
-  secret: V1Secret;
+  secret: CachedSecret;
   /** resourceVersion of the object the write replaced (or deleted and recreated); undefined when it created one. */
   replacedVersion: string | undefined;
 }

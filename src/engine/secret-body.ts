@@ -14,6 +14,7 @@ import {
 import { renderSecret } from "../domain/render.ts";
 import { ecrLoginsOf } from "../domain/ecr-logins.ts";
 import { dataHash } from "./content-hash.ts";
+import type { CachedSecret } from "./ports.ts";
 
 export interface SecretBodyInput {
   resource: AWSAssumeRole;
@@ -26,7 +27,7 @@ export interface SecretBodyInput {
   expirationTime: Date;
   specHash: string;
   /** The Secret being replaced: labels and annotations others added are kept. */
-  existing: V1Secret | undefined;
+  existing: CachedSecret | undefined;
 }
 
 export function secretBody(input: SecretBodyInput): V1Secret {

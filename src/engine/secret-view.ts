@@ -1,18 +1,44 @@
 // The engine's view of Secrets: the one a resource names (from the cache, from our own latest write while the cache
 // lags, or read live when the name may be taken outside the label-filtered cache), writes that keep that view
-// current, and the other Secrets a resource owns.
+// current, and the other Secrets a resource owns (through the cache's owner index). Every Secret the view holds is
+// a CachedSecret — metadata plus the hash of its data — so no credentials stay in memory after a write; drift is
+// detected by comparing that hash with the data-hash annotation.
 import type { V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
+import { KIND } from "../api/schema.ts";
+import { SecretAnnotation } from "../domain/plan.ts";
 import { isConflict } from "../kube/errors.ts";
-import type { Cache, SecretWriter } from "./ports.ts";
+import { leanMetadata } from "../kube/projection.ts";
+import { dataHash } from "./content-hash.ts";
+import { OWNER_INDEX } from "./ports.ts";
+import type { CachedSecret, SecretCache, SecretWriter } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";
 
+/** The projection the Secret cache keeps (its informer's transform); a CachedSecret passes unchanged. */
+export function cachedSecret(secret: V1Secret | CachedSecret): CachedSecret {
+  if ("dataHash" in secret && !("data" in secret)) return secret;
+  const s = secret as V1Secret;
+  return {
+    metadata: leanMetadata(s.metadata),
+    ...(s.type !== undefined ? { type: s.type } : {}),
+    dataHash: dataHash(s.data),
+  };
+}
+
+/** The owner index function: the UIDs of the resources a Secret belongs to (controller owner, owner-uid annotation). */
+export function ownerUids(secret: CachedSecret): string[] {
+  const meta = secret.metadata;
+  const uids = (meta.ownerReferences ?? []).filter((r) => r.controller && r.kind === KIND).map((r) => r.uid);
+  const annotated = meta.annotations?.[SecretAnnotation.ownerUid];
+  return annotated ? [...uids, annotated] : uids;
+}
+
 export class SecretView {
-  private readonly cache: Cache<V1Secret>;
+  private readonly cache: SecretCache;
   private readonly writer: SecretWriter;
 
-  constructor(cache: Cache<V1Secret>, writer: SecretWriter) {
+  constructor(cache: SecretCache, writer: SecretWriter) {
     this.cache = cache;
     this.writer = writer;
   }
@@ -23,7 +49,7 @@ export class SecretView {
     namespace: string,
     secretName: string,
     signal?: AbortSignal,
-  ): Promise<V1Secret | undefined> {
+  ): Promise<CachedSecret | undefined> {
     const cached = this.cache.get(namespace, secretName);
     const written = state.secretWrite;
     if (written && written.secret.metadata?.name === secretName) {
@@ -36,7 +62,8 @@ export class SecretView {
     // Not in our label-filtered cache: usually absent. When it may exist (a create found the name taken, or our
     // Secret left the cache — deleted, or its label removed) the name is read live until we own it again.
     if (!state.readSecretLive) return undefined;
-    return this.writer.get(namespace, secretName, signal);
+    const live = await this.writer.get(namespace, secretName, signal);
+    return live && cachedSecret(live);
   }
 
   /**
@@ -47,10 +74,10 @@ export class SecretView {
   async write(
     state: ResourceState,
     body: V1Secret,
-    existing: V1Secret | undefined,
+    existing: CachedSecret | undefined,
     replaceType: boolean,
     signal?: AbortSignal,
-  ): Promise<V1Secret> {
+  ): Promise<CachedSecret> {
     const { namespace, name } = body.metadata!;
     let written: V1Secret;
     try {
@@ -69,12 +96,13 @@ export class SecretView {
       throw err;
     }
     state.readSecretLive = false;
-    state.secretWrite = { secret: written, replacedVersion: existing?.metadata?.resourceVersion };
-    return written;
+    const kept = cachedSecret(written);
+    state.secretWrite = { secret: kept, replacedVersion: existing?.metadata?.resourceVersion };
+    return kept;
   }
 
   /** Whether this Secret is the object our latest write produced (the watch echoing it back; the cache has it). */
-  isOwnWrite(state: ResourceState | undefined, secret: V1Secret): boolean {
+  isOwnWrite(state: ResourceState | undefined, secret: CachedSecret): boolean {
     const version = state?.secretWrite?.secret.metadata?.resourceVersion;
     if (state === undefined || version === undefined || version !== secret.metadata?.resourceVersion) {
       return false;
@@ -96,8 +124,8 @@ export class SecretView {
     signal?: AbortSignal,
   ): Promise<void> {
     const { namespace, uid } = resource.metadata;
-    for (const secret of this.cache.list(namespace)) {
-      const meta = secret.metadata!;
+    for (const secret of this.cache.byIndex(OWNER_INDEX, uid!, namespace!)) {
+      const meta = secret.metadata;
       if (meta.name === keep) continue;
       if (!meta.ownerReferences?.some((r) => r.controller && r.uid === uid)) continue;
       await this.writer.delete(namespace!, meta.name!, meta.uid!, meta.resourceVersion, signal);

@@ -1,9 +1,12 @@
 // A cache of one kind of object fed by list + watch (client-node's ListWatch), made robust: a watch that ends with
 // an error is restarted with backoff, a watchdog replaces a stalled one, and a periodic relist catches anything a
-// watch may have missed. 410 Gone is handled by ListWatch itself (it relists).
+// watch may have missed. 410 Gone is handled by ListWatch itself (it relists). Objects are projected on the way in
+// (`transform`: raw paginated lists and watch events alike), and optional indexes map a value (an owner's UID) to
+// the objects that carry it, so related objects are found without scanning.
 import { ListWatch, Watch } from "@kubernetes/client-node";
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { listTransformed } from "./list.ts";
 
 export interface InformerHandlers<T> {
   onAdd?(obj: T): void;
@@ -16,14 +19,24 @@ export interface MetaObject {
   metadata?: { name?: string; namespace?: string };
 }
 
+/** What health checks and metrics read of any informer. */
+export interface InformerHealth {
+  readonly name: string;
+  readonly synced: boolean;
+  stalled(limitMs: number): boolean;
+}
+
 export interface InformerOptions<T extends MetaObject> extends InformerHandlers<T> {
   /** Name for logs and metrics, e.g. "awsassumeroles". */
   name: string;
   kubeConfig: KubeConfig;
-  /** Watch path, e.g. "/api/v1/secrets". */
+  /** List and watch path, e.g. "/api/v1/secrets". */
   path: string;
-  list: () => Promise<{ metadata?: { resourceVersion?: string }; items: T[] }>;
   labelSelector?: string;
+  /** The projection the cache keeps of each listed or watched object (default: the object as it came). */
+  transform?: (obj: unknown) => T;
+  /** Named index functions: each returns the values an object is found under with byIndex(). */
+  indexers?: Record<string, (obj: T) => string[]>;
   logger: Logger;
   /** A watch with no successful (re)connect or event for this long is replaced (default 120 s). */
   stallAfterMs?: number;
@@ -35,10 +48,97 @@ export interface InformerOptions<T extends MetaObject> extends InformerHandlers<
 const RESTART_BASE_MS = 500;
 const RESTART_MAX_MS = 30_000;
 
-export class Informer<T extends MetaObject> {
+/** A Watch whose events carry the projection instead of the object (ERROR and BOOKMARK pass unchanged). */
+class TransformingWatch extends Watch {
+  private readonly transform: (obj: unknown) => unknown;
+
+  constructor(kubeConfig: KubeConfig, transform: (obj: unknown) => unknown) {
+    super(kubeConfig);
+    this.transform = transform;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, unknown>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      // Bookmarks keep the resourceVersion current on quiet watches, so a reconnect rarely needs a relist.
+      { ...queryParams, allowWatchBookmarks: true },
+      (phase, obj) => {
+        const projected =
+          phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED" ? this.transform(obj) : obj;
+        callback(phase, projected);
+      },
+      done,
+    );
+  }
+}
+
+/** value → keys (namespace/name) per index, with each key's current values to undo on update and delete. */
+class Indexes<T extends MetaObject> {
+  private readonly indexers: Record<string, (obj: T) => string[]>;
+  private readonly byValue = new Map<string, Map<string, Set<string>>>();
+  private readonly valuesOf = new Map<string, Map<string, string[]>>();
+
+  constructor(indexers: Record<string, (obj: T) => string[]>) {
+    this.indexers = indexers;
+    for (const name of Object.keys(indexers)) {
+      this.byValue.set(name, new Map());
+      this.valuesOf.set(name, new Map());
+    }
+  }
+
+  set(obj: T): void {
+    const key = keyOf(obj);
+    for (const [name, index] of Object.entries(this.indexers)) {
+      this.remove(name, key);
+      const values = [...new Set(index(obj))];
+      if (values.length === 0) continue;
+      this.valuesOf.get(name)!.set(key, values);
+      const byValue = this.byValue.get(name)!;
+      for (const value of values) {
+        let keys = byValue.get(value);
+        if (!keys) byValue.set(value, (keys = new Set()));
+        keys.add(key);
+      }
+    }
+  }
+
+  delete(obj: T): void {
+    for (const name of Object.keys(this.indexers)) this.remove(name, keyOf(obj));
+  }
+
+  keys(name: string, value: string): string[] {
+    const keys = this.byValue.get(name)?.get(value);
+    if (!keys) {
+      if (!this.byValue.has(name)) throw new Error(`no index named ${name}`);
+      return [];
+    }
+    return [...keys];
+  }
+
+  private remove(name: string, key: string): void {
+    const values = this.valuesOf.get(name)!.get(key);
+    if (!values) return;
+    this.valuesOf.get(name)!.delete(key);
+    const byValue = this.byValue.get(name)!;
+    for (const value of values) {
+      const keys = byValue.get(value);
+      keys?.delete(key);
+      if (keys?.size === 0) byValue.delete(value);
+    }
+  }
+}
+
+export class Informer<T extends MetaObject> implements InformerHealth {
   readonly name: string;
   private readonly options: InformerOptions<T>;
   private listWatch: ListWatch<KubernetesObject> | undefined;
+  /** The indexes of the current listWatch (each ListWatch fills its own, swapped together). */
+  private indexes: Indexes<T> | undefined;
   private stopped = true;
   private restartAttempt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -97,6 +197,17 @@ export class Informer<T extends MetaObject> {
     return (this.listWatch?.list(namespace) ?? []) as readonly T[];
   }
 
+  /** The cached objects an index maps this value to (e.g. the Secrets a resource UID owns). */
+  byIndex(index: string, value: string): T[] {
+    const out: T[] = [];
+    for (const key of this.indexes?.keys(index, value) ?? []) {
+      const slash = key.indexOf("/");
+      const obj = this.get(key.slice(0, slash), key.slice(slash + 1));
+      if (obj) out.push(obj);
+    }
+    return out;
+  }
+
   /** True once the cache was filled by a list. */
   get synced(): boolean {
     return this.syncedOnce;
@@ -137,9 +248,26 @@ export class Informer<T extends MetaObject> {
 
   /** Builds a fresh ListWatch, fills it with a list, then swaps it in and reports objects that vanished. */
   private async replaceListWatch(): Promise<void> {
-    const { kubeConfig, path, list, labelSelector } = this.options;
-    const listFn = list as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
-    const fresh = new ListWatch<KubernetesObject>(path, new Watch(kubeConfig), listFn, false, labelSelector);
+    const { kubeConfig, path, labelSelector } = this.options;
+    const transform = this.options.transform ?? ((obj: unknown) => obj as T);
+    const listFn = (() =>
+      listTransformed(
+        kubeConfig,
+        path,
+        transform,
+        labelSelector ? { labelSelector } : {},
+      )) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+    const fresh = new ListWatch<KubernetesObject>(
+      path,
+      new TransformingWatch(kubeConfig, transform),
+      listFn,
+      false,
+      labelSelector,
+    );
+    const indexes = new Indexes<T>(this.options.indexers ?? {});
+    fresh.on("add", (obj) => indexes.set(obj as T));
+    fresh.on("update", (obj) => indexes.set(obj as T));
+    fresh.on("delete", (obj) => indexes.delete(obj as T));
     const previous = this.listWatch;
     const forward = (handler: ((obj: T) => void) | undefined) => (obj: KubernetesObject) => {
       this.touch();
@@ -168,6 +296,7 @@ export class Informer<T extends MetaObject> {
       return;
     }
     this.listWatch = fresh;
+    this.indexes = indexes;
     this.syncedOnce = true;
     this.touch();
     if (previous) {
@@ -195,6 +324,10 @@ export class Informer<T extends MetaObject> {
       void this.relist("error");
     }, delay);
   }
+}
+
+function keyOf(obj: MetaObject): string {
+  return `${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`;
 }
 
 function errorText(err: unknown): string {

@@ -1,9 +1,8 @@
-// AWSAssumeRole access for the engine: list functions for the informer and status writes (merge patch on the
-// status subresource, so spec and metadata are never touched, with a deadline).
+// AWSAssumeRole access for the engine: the informer's path and status writes (merge patch on the status
+// subresource, so spec and metadata are never touched, with a deadline).
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { GROUP, PLURAL, VERSION } from "../api/schema.ts";
-import type { AWSAssumeRole } from "../api/schema.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
 import { isNotFound } from "./errors.ts";
 
@@ -21,20 +20,6 @@ export class AWSAssumeRoleClient {
     return namespace
       ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`
       : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
-  }
-
-  async list(
-    namespace?: string,
-  ): Promise<{ metadata?: { resourceVersion?: string }; items: AWSAssumeRole[] }> {
-    const list = namespace
-      ? await this.custom.listNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace,
-        })
-      : await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
-    return list as { metadata?: { resourceVersion?: string }; items: AWSAssumeRole[] };
   }
 
   async patchStatus(
