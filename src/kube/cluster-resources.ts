@@ -1,9 +1,8 @@
-// ClusterAWSAssumeRole access for the engine: the list function for its informer and status writes (merge patch
-// on the status subresource of the cluster-scoped object, so spec and metadata are never touched).
+// ClusterAWSAssumeRole access for the engine: its informer's path and status writes (merge patch on the status
+// subresource of the cluster-scoped object, so spec and metadata are never touched).
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CLUSTER_PLURAL } from "../api/cluster-schema.ts";
-import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
 import { isNotFound } from "./errors.ts";
@@ -16,15 +15,6 @@ export class ClusterAWSAssumeRoleClient {
   constructor(kubeConfig: KubeConfig, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.requestTimeoutMs = requestTimeoutMs;
-  }
-
-  async list(): Promise<{ metadata?: { resourceVersion?: string }; items: ClusterAWSAssumeRole[] }> {
-    const list = await this.custom.listClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: CLUSTER_PLURAL,
-    });
-    return list as { metadata?: { resourceVersion?: string }; items: ClusterAWSAssumeRole[] };
   }
 
   async patchStatus(name: string, status: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
