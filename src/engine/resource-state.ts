@@ -20,6 +20,11 @@ export interface ResourceState {
   secretWrite: SecretWrite | undefined;
   /** The Secret name may be taken outside our label-filtered cache: read it live until we own it again. */
   readSecretLive: boolean;
+  /**
+   * The data hash of a Secret write still waiting for its answer: the watch can echo the write before the answer
+   * arrives, and that echo must not count as a change (it would rerun the resource at once, past any backoff).
+   */
+  writeInFlight: string | undefined;
 
   // About the spec; reset when it changes.
   /** The last status written and the resourceVersion it was written over (a stale cache must not repeat it). */
@@ -40,6 +45,7 @@ function fresh(uid: string | undefined, generation: number | undefined): Resourc
     generation,
     secretWrite: undefined,
     readSecretLive: false,
+    writeInFlight: undefined,
     lastStatus: undefined,
     lastWarning: undefined,
     clampReported: false,
@@ -64,8 +70,8 @@ export class ResourceStates {
     }
     state.uid = uid;
     if (state.generation !== generation) {
-      const { secretWrite, readSecretLive } = state;
-      Object.assign(state, fresh(uid, generation), { secretWrite, readSecretLive });
+      const { secretWrite, readSecretLive, writeInFlight } = state;
+      Object.assign(state, fresh(uid, generation), { secretWrite, readSecretLive, writeInFlight });
     }
     return state;
   }

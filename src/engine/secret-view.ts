@@ -80,6 +80,7 @@ export class SecretView {
   ): Promise<CachedSecret> {
     const { namespace, name } = body.metadata!;
     let written: V1Secret;
+    state.writeInFlight = body.metadata?.annotations?.[SecretAnnotation.dataHash];
     try {
       if (!existing) {
         written = await this.writer.create(body, signal);
@@ -94,6 +95,8 @@ export class SecretView {
       // AlreadyExists or a stale resourceVersion: the name is taken outside our cache, or changed meanwhile.
       if (isConflict(err)) state.readSecretLive = true;
       throw err;
+    } finally {
+      state.writeInFlight = undefined;
     }
     state.readSecretLive = false;
     const kept = cachedSecret(written);
@@ -103,10 +106,17 @@ export class SecretView {
 
   /** Whether this Secret is the object our latest write produced (the watch echoing it back; the cache has it). */
   isOwnWrite(state: ResourceState | undefined, secret: CachedSecret): boolean {
-    const version = state?.secretWrite?.secret.metadata?.resourceVersion;
-    if (state === undefined || version === undefined || version !== secret.metadata?.resourceVersion) {
-      return false;
+    if (state === undefined) return false;
+    const inFlight = state.writeInFlight;
+    if (
+      inFlight !== undefined &&
+      secret.dataHash === inFlight &&
+      secret.metadata.annotations?.[SecretAnnotation.dataHash] === inFlight
+    ) {
+      return true; // the echo of a write whose answer has not arrived yet
     }
+    const version = state.secretWrite?.secret.metadata?.resourceVersion;
+    if (version === undefined || version !== secret.metadata?.resourceVersion) return false;
     state.secretWrite = undefined;
     return true;
   }
