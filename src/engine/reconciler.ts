@@ -389,7 +389,10 @@ export class Reconciler {
     // Only for a resource that exists: the Secret of a deleted resource leaves the cache after it (no new record).
     const [namespace, name] = splitKey(key);
     if (!this.o.resources.get(namespace, name)) return;
-    this.states.hint(key).readSecretLive = true;
+    const state = this.states.hint(key);
+    state.readSecretLive = true;
+    // Our last write left the cache with the Secret: it must not stand in for it any more.
+    this.secrets.forgetWrite(state);
   }
 
   /** The ECR registry and session tags the spec asks for, or why the spec cannot work as written. */

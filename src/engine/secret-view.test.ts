@@ -43,11 +43,20 @@ describe("SecretView.isOwnWrite", () => {
   test("once the write has answered, only the object it produced is ours", async () => {
     const secrets = new FakeSecrets();
     const state = new ResourceStates().of("ns/r", "uid-r", 1);
-    const view = new SecretView(secrets.cache, secrets.writer);
+    // A cache that lags: the echo has not arrived when the write answers.
+    const view = new SecretView({ ...secrets.cache, get: () => undefined }, secrets.writer);
     const written = await view.write(state, body("ours"), undefined, false);
     const later = { ...written, metadata: { ...written.metadata, resourceVersion: "other" } };
     assert.equal(view.isOwnWrite(state, later), false, "a later version is someone else's change");
     assert.equal(view.isOwnWrite(state, written), true);
+  });
+
+  test("a write the cache already shows is not remembered: it cannot stand in once the Secret leaves the cache", async () => {
+    const secrets = new FakeSecrets();
+    const state = new ResourceStates().of("ns/r", "uid-r", 1);
+    const view = new SecretView(secrets.cache, secrets.writer);
+    await view.write(state, body("ours"), undefined, false);
+    assert.equal(state.secretWrite, undefined);
   });
 
   test("a failed write leaves nothing in flight", async () => {

@@ -100,7 +100,12 @@ export class SecretView {
     }
     state.readSecretLive = false;
     const kept = cachedSecret(written);
-    state.secretWrite = { secret: kept, replacedVersion: existing?.metadata?.resourceVersion };
+    // Remembered only while the cache lags; the watch may have delivered it before this answer (see isOwnWrite).
+    const echoed =
+      this.cache.get(namespace!, name!)?.metadata.resourceVersion === kept.metadata.resourceVersion;
+    state.secretWrite = echoed
+      ? undefined
+      : { secret: kept, replacedVersion: existing?.metadata?.resourceVersion };
     return kept;
   }
 
