@@ -7,8 +7,14 @@
 NODE_CHAINS_RE='^(KUBE-|CNI-)'
 
 # Refuses to start a second node on the machine: kube-proxy's iptables chains and the node's interfaces are global.
+# What a node world left behind when its processes were killed without `down` (a session ended, a clone was
+# deleted) is not another world: nothing of it runs, so it is removed and the node starts.
 node_preflight() {
   [[ $EUID -eq 0 ]] || die "--node needs root (network interfaces, mounts, iptables)"
+  if ! node_world_running && node_leftovers; then
+    log "removing what a node world left behind when it was killed without 'down' (none of its processes runs)"
+    remove_stale_node_world
+  fi
   if ip link show "$NODE_IF" >/dev/null 2>&1 || ip link show "$BRIDGE_IF" >/dev/null 2>&1; then
     die "interface $NODE_IF or $BRIDGE_IF exists: another node world runs on this machine (scripts/testenv down there)"
   fi
@@ -230,17 +236,45 @@ stop_node() {
   fi
   stop_pid "${CONTAINERD_PID:-}"
   stop_pid "${KUBE_PROXY_PID:-}"
-  if [[ -x "$NODE_BIN/kube-proxy" ]]; then "$NODE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  remove_node_chains
+  # The machine-wide parts (iptables chains; in cmd_down the interfaces) belong to whichever node world runs: a
+  # clone whose world was killed long ago must not tear down another clone's live node.
+  if node_world_running; then
+    log "another node world runs on this machine; its interfaces and iptables chains are left to it"
+  else
+    if [[ -x "$NODE_BIN/kube-proxy" ]]; then "$NODE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+    remove_node_chains
+  fi
   # Unmount deepest first (Secret tmpfs volumes, network namespaces, overlay snapshots).
   if [[ -d "$n" ]]; then
     awk -v d="$n/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
       umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
     done
   fi
-  # runc leaves one empty cgroup parent per controller.
+  # runc leaves one empty cgroup parent per controller (rmdir fails on one still in use).
   rmdir /sys/fs/cgroup/*/k8s.io 2>/dev/null || true
   log "node stopped and removed in $((SECONDS - t0))s"
+}
+
+# Any test world's node process on this machine, from whichever clone: they all run out of a DATA_DIR named
+# aar-testenv.* and name it (or the node's name) on their command line.
+node_world_running() {
+  pgrep -f -- "aar-testenv\.[A-Za-z0-9]+/node/|--hostname-override=$NODE_NAME" >/dev/null 2>&1
+}
+
+node_leftovers() {
+  ip link show "$NODE_IF" >/dev/null 2>&1 || ip link show "$BRIDGE_IF" >/dev/null 2>&1 ||
+    iptables -t nat -S 2>/dev/null | grep -qE -- "-N $NODE_CHAINS_RE" ||
+    awk '$2 ~ /\/aar-testenv\.[A-Za-z0-9]+\/node\// { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+remove_stale_node_world() {
+  if [[ -x "$NODE_BIN/kube-proxy" ]]; then "$NODE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+  remove_node_chains
+  awk '$2 ~ /\/aar-testenv\.[A-Za-z0-9]+\/node\// { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+  remove_node_interface
+  rmdir /sys/fs/cgroup/*/k8s.io 2>/dev/null || true
 }
 
 # Chains kube-proxy's cleanup leaves (and the CNI portmap plugin's), in every table.
