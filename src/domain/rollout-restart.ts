@@ -173,9 +173,8 @@ export function restartNeed(
   if (recorded === fingerprint) return "done";
   if (recorded === undefined && writtenAt !== undefined && w.metadata.creationTimestamp !== undefined) {
     const created = Date.parse(w.metadata.creationTimestamp);
-    // creationTimestamp has whole seconds: a workload created in the same second as the write counts as after.
-    if (Number.isFinite(created) && created >= Math.floor(writtenAt.getTime() / 1000) * 1000)
-      return "started-after";
+    // creationTimestamp has whole seconds: one created in the second of the write may predate it, so it restarts.
+    if (Number.isFinite(created) && created > writtenAt.getTime()) return "started-after";
   }
   return "restart";
 }

@@ -302,7 +302,8 @@ export class RolloutRestarter {
       if (entry) {
         entries.push(entry);
         plan.nextAt = now + plan.spacingMs;
-        if (ready.length > 1 || entry.outcome !== "Restarted") next = plan.spacingMs;
+        // A failed one waits for its retry time (below); the others keep the spacing.
+        if (ready.length > 1) next = plan.spacingMs;
       } else {
         // Nothing was patched (the cache lagged, or the workload changed meanwhile): look again soon.
         next = LAG_RETRY_MS;
