@@ -5,14 +5,16 @@
 // restarted one after another, never two in the same second.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
-import { SecretAnnotation } from "../src/domain/plan.ts";
+import type { ClusterAWSAssumeRole } from "../src/api/cluster-schema.ts";
+import { FORCE_REFRESH_ANNOTATION, SecretAnnotation } from "../src/domain/plan.ts";
 import {
   RESTARTED_AT_ANNOTATION,
   RESTARTED_FOR_ANNOTATION,
   parseRestartedFor,
 } from "../src/domain/rollout-restart.ts";
-import { eventually, freshNamespace, staysTheSame, world } from "./support/world.ts";
+import { eventually, freshNamespace, kubectl, staysTheSame, world } from "./support/world.ts";
 import {
   FAST_RETRY,
   createResource,
@@ -272,4 +274,68 @@ test("ten consumers of one Secret are restarted one after another, at least a se
       `restarts ${i - 1} and ${i} are ${times[i]! - times[i - 1]!} ms apart, less than the 1 s spacing`,
     );
   }
+});
+
+test("ClusterAWSAssumeRole: consumers are restarted in every selected namespace, listed per namespace in status", async (t) => {
+  const label = { "rollout-restart-test": randomBytes(3).toString("hex") };
+  const namespaces = [await freshNamespace(t, label), await freshNamespace(t, label)];
+  await startOperator(t, { namespaces, args: [...ARGS, "--cluster-assume-roles"] });
+  const w = await world();
+  const name = `restarts-${randomBytes(3).toString("hex")}`;
+  await w.custom.createClusterCustomObject({
+    group: "pincette.net",
+    version: "v1",
+    plural: "clusterawsassumeroles",
+    body: {
+      apiVersion: "pincette.net/v1",
+      kind: "ClusterAWSAssumeRole",
+      metadata: { name },
+      spec: {
+        ...mapSpec("shared-aws"),
+        namespaceSelector: { matchLabels: label },
+        rolloutRestart: { consumers: "Env" },
+      },
+    },
+  });
+  t.after(() =>
+    w.custom
+      .deleteClusterCustomObject({
+        group: "pincette.net",
+        version: "v1",
+        plural: "clusterawsassumeroles",
+        name,
+      })
+      .catch(() => undefined),
+  );
+  for (const ns of namespaces) {
+    await eventually(`the copy in ${ns}`, () => readSecret(ns, "shared-aws"));
+    await pastWriteSecond(ns, "shared-aws");
+    await createDeployment(ns, "reader", { envFrom: "shared-aws" });
+  }
+  const before = await fingerprint(namespaces[0]!, "shared-aws");
+  await kubectl([
+    "annotate",
+    "--overwrite",
+    "clusterawsassumeroles.pincette.net",
+    name,
+    `${FORCE_REFRESH_ANNOTATION}=1`,
+  ]);
+  for (const ns of namespaces) {
+    await eventually(`new credentials in ${ns}`, async () =>
+      (await fingerprint(ns, "shared-aws")) !== before ? true : undefined,
+    );
+    const d = await restartedFor(ns, "reader", "shared-aws");
+    assert.equal(d.metadata?.generation, 2, `the reader in ${ns} was restarted once`);
+  }
+  const restarts = await eventually("both namespaces in status.rolloutRestart.restarts", async () => {
+    const r = (await w.custom.getClusterCustomObject({
+      group: "pincette.net",
+      version: "v1",
+      plural: "clusterawsassumeroles",
+      name,
+    })) as ClusterAWSAssumeRole;
+    const list = r.status?.rolloutRestart?.restarts ?? [];
+    return list.length === 2 ? list : undefined;
+  });
+  assert.deepEqual(restarts.map((r) => r.namespace).sort(), [...namespaces].sort());
 });

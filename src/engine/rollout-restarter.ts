@@ -142,6 +142,15 @@ interface Seen {
   previousExpiration: Date | undefined;
 }
 
+/** What the restarter remembers of an owner: its Secrets' problems, and its status writes (one at a time). */
+interface OwnerMemory {
+  problems: Map<string, Problem[]>;
+  pending: Set<string>;
+  written?: RolloutRestartStatus;
+  /** The owner's status write in flight: the Secrets of a ClusterAWSAssumeRole report concurrently. */
+  writing: Promise<void>;
+}
+
 interface Candidate {
   kind: WorkloadKind;
   name: string;
@@ -159,10 +168,7 @@ export class RolloutRestarter {
   private readonly plans = new Map<string, Plan>();
   private readonly seen = new Map<string, Seen>();
   /** Per owner: its Secrets' current problems and the status last written (the cache may lag behind it). */
-  private readonly owners = new Map<
-    string,
-    { problems: Map<string, Problem[]>; pending: Set<string>; written?: RolloutRestartStatus }
-  >();
+  private readonly owners = new Map<string, OwnerMemory>();
   private working = false;
 
   constructor(options: RolloutRestarterOptions) {
@@ -481,7 +487,27 @@ export class RolloutRestarter {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     let memory = this.owners.get(owner.key);
-    if (!memory) this.owners.set(owner.key, (memory = { problems: new Map(), pending: new Set() }));
+    if (!memory) {
+      memory = { problems: new Map(), pending: new Set(), writing: Promise.resolve() };
+      this.owners.set(owner.key, memory);
+    }
+    const m = memory;
+    const run = m.writing.then(() =>
+      this.writeStatus(owner, m, secretKey, problems, inProgress, entries, signal),
+    );
+    m.writing = run.catch(() => undefined);
+    await run;
+  }
+
+  private async writeStatus(
+    owner: RestartOwner,
+    memory: OwnerMemory,
+    secretKey: string,
+    problems: Problem[],
+    inProgress: boolean,
+    entries: WorkloadRestart[] | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     if (problems.length > 0) memory.problems.set(secretKey, problems);
     else memory.problems.delete(secretKey);
     if (inProgress) memory.pending.add(secretKey);
