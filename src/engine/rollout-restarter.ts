@@ -379,8 +379,11 @@ export class RolloutRestarter {
             reason: RestartReason.RestartWindowShort,
             message:
               `The old credentials had ${Math.round(remaining / 1000)} s left when the new ones were written, ` +
-              `but restarting ${due.length} workload(s) ${Math.round(stagger.spacingMs / 1000)} s apart and ` +
-              `letting the last rollout finish (up to ${Math.round(rolloutMs / 1000)} s) needs ` +
+              `but ${
+                due.length === 1
+                  ? "restarting 1 workload"
+                  : `restarting ${due.length} workloads ${Math.round(stagger.spacingMs / 1000)} s apart`
+              } and letting the last rollout finish (up to ${Math.round(rolloutMs / 1000)} s) needs ` +
               `${Math.round(stagger.neededMs / 1000)} s: Pods may run with expired credentials. Use ` +
               `durationSeconds of at least ${recommendedDurationSeconds(stagger.neededMs, this.o.refreshRatio)} ` +
               `(or a lower --refresh-ratio), or a shorter progressDeadlineSeconds.`,
