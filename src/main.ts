@@ -58,6 +58,15 @@ async function main(): Promise<void> {
     observer: metrics.reconcile(),
     clusterAssumeRoles: config.clusterAssumeRoles,
     clusterObserver: metrics.cluster(),
+    ...(config.rolloutRestart
+      ? {
+          rolloutRestart: {
+            maxSpacingMs: config.rolloutRestartSpacingMs,
+            minRolloutSeconds: config.rolloutRestartMinSeconds,
+            observer: metrics.restarts(),
+          },
+        }
+      : {}),
     queueMetrics: metrics.queue(() => controller.queue.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,

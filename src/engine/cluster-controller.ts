@@ -30,6 +30,8 @@ export interface ClusterControllerOptions extends Omit<
   requestTimeoutMs?: number;
   /** Deadline of one reconcile (all its writes included): every outside call is aborted then. */
   reconcileTimeoutMs: number;
+  /** Told of every spec or metadata change and every delete (rolloutRestart looks at the resource's Secrets). */
+  onResourceChanged?: (r: ClusterAWSAssumeRole, deleted: boolean) => void;
 }
 
 export class ClusterController {
@@ -41,8 +43,10 @@ export class ClusterController {
   /** Hash of labels and annotations per namespace, to requeue only when something a selector reads changed. */
   private readonly namespaceHashes = new Map<string, string>();
   private working = false;
+  private readonly onResourceChanged: ((r: ClusterAWSAssumeRole, deleted: boolean) => void) | undefined;
 
   constructor(o: ClusterControllerOptions) {
+    this.onResourceChanged = o.onResourceChanged;
     const client = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
     this.informer = new Informer<ClusterAWSAssumeRole>({
       kubeConfig: o.kubeConfig,
@@ -120,6 +124,7 @@ export class ClusterController {
     ]);
     const statusOnly = this.metadataHashes.get(name) === metadataHash;
     this.metadataHashes.set(name, metadataHash);
+    if (!statusOnly) this.onResourceChanged?.(r, false);
     const failing = r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
     if (statusOnly && (failing || this.reconciler.isOwnStatus(name, r))) return;
     if (this.working) this.queue.add(name);
@@ -127,6 +132,7 @@ export class ClusterController {
 
   private resourceDeleted(r: ClusterAWSAssumeRole): void {
     const name = r.metadata.name!;
+    this.onResourceChanged?.(r, true);
     this.metadataHashes.delete(name);
     this.queue.forget(name);
     this.reconciler.forget(name);
