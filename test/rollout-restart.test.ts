@@ -15,6 +15,7 @@ import {
   parseRestartedFor,
 } from "../src/domain/rollout-restart.ts";
 import { eventually, freshNamespace, kubectl, staysTheSame, world } from "./support/world.ts";
+import { installChart } from "./support/chart.ts";
 import {
   FAST_RETRY,
   createResource,
@@ -338,4 +339,38 @@ test("ClusterAWSAssumeRole: consumers are restarted in every selected namespace,
     return list.length === 2 ? list : undefined;
   });
   assert.deepEqual(restarts.map((r) => r.namespace).sort(), [...namespaces].sort());
+});
+
+test("as the chart's ServiceAccount: rolloutRestart.enabled grants what restarts need; without it credentials are still refreshed", async (t) => {
+  const granted = await installChart(t, { "rolloutRestart.enabled": "true" });
+  const ns = await freshNamespace(t);
+  const operator = await startOperator(t, {
+    namespaces: [ns],
+    env: { KUBECONFIG: granted.kubeConfigFile },
+    args: ARGS,
+  });
+  await createResource(ns, "app", { ...mapSpec("app-aws"), rolloutRestart: { consumers: "Env" } });
+  await waitForReady(ns, "app");
+  await pastWriteSecond(ns, "app-aws");
+  await createDeployment(ns, "reader", { env: "app-aws" });
+  await refresh(ns, "app", "app-aws", "1");
+  await restartedFor(ns, "reader", "app-aws");
+  assert.doesNotMatch(operator.output(), /forbidden/i, "no request of the operator was refused");
+  await operator.stop();
+
+  // The flag without the chart value: the workload caches cannot list, the credentials are served regardless.
+  const denied = await installChart(t, {});
+  const ns2 = await freshNamespace(t);
+  const second = await startOperator(t, {
+    namespaces: [ns2],
+    env: { KUBECONFIG: denied.kubeConfigFile },
+    args: ARGS,
+  });
+  await createResource(ns2, "app", { ...mapSpec("app-aws"), rolloutRestart: { consumers: "Env" } });
+  await waitForReady(ns2, "app");
+  await eventually("a warning that the Deployment cache cannot list", () =>
+    second.logs().some((l) => l.msg === "list failed" && String(l.informer).startsWith("deployments@"))
+      ? true
+      : undefined,
+  );
 });

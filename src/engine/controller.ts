@@ -123,6 +123,8 @@ export class Controller {
   private readonly metadataHashes = new Map<string, string>();
   private working = false;
   private cachesStarted: Promise<void> | undefined;
+  /** The workload caches fill apart: without RBAC for them, credentials must still be refreshed. */
+  private workloadCachesStarted: Promise<void> | undefined;
   /** rolloutRestart: one cache per workload kind, and the restarter. */
   private readonly workloads: Map<WorkloadKind, InformerGroup<CachedWorkload>> | undefined;
   readonly restarter: RolloutRestarter | undefined;
@@ -333,14 +335,16 @@ export class Controller {
     }
   }
 
-  /** Fills the caches (all replicas). Resolves when every informer has listed once. */
+  /** Fills the caches (all replicas). Resolves when every informer but the workload caches has listed once. */
   startCaches(): Promise<void> {
+    this.workloadCachesStarted ??= Promise.all(
+      [...(this.workloads?.values() ?? [])].map((g) => g.start()),
+    ).then(() => undefined);
     this.cachesStarted ??= Promise.all([
       this.resources.start(),
       this.secrets.start(),
       this.namespaces?.start(),
       this.cluster?.informer.start(),
-      ...[...(this.workloads?.values() ?? [])].map((g) => g.start()),
     ]).then(() => {
       this.logger.info("caches synced");
     });
@@ -354,7 +358,10 @@ export class Controller {
     for (const r of this.resources.list()) this.queue.add(keyOf(r));
     this.queue.start();
     this.cluster?.startWorkers();
-    this.restarter?.start();
+    // Restarts begin once the workload caches are filled (their list may fail for want of RBAC: it is retried).
+    void this.workloadCachesStarted?.then(() => {
+      if (this.working) this.restarter?.start();
+    });
     this.logger.info({ resources: this.resources.list().length }, "workers started");
   }
 
@@ -378,7 +385,6 @@ export class Controller {
       ...this.secrets.informers,
       ...(this.namespaces ? [this.namespaces] : []),
       ...(this.cluster ? [this.cluster.informer] : []),
-      ...[...(this.workloads?.values() ?? [])].flatMap((g) => g.informers),
     ];
   }
 

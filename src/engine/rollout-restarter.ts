@@ -242,7 +242,10 @@ export class RolloutRestarter {
     const spec = owner?.spec;
     if (!secret || !owner || !restartsAnything(spec)) {
       this.plans.delete(key);
-      if (owner) await this.report(owner, key, [], false, undefined, signal);
+      // Only an owner that had rolloutRestart has a status of it to bring up to date.
+      if (owner && (owner.status || this.owners.has(owner.key))) {
+        await this.report(owner, key, [], false, undefined, signal);
+      }
       return done();
     }
     const fingerprint = secret.dataHash;
