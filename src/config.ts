@@ -201,7 +201,7 @@ export const FLAGS = [
     env: "ROLLOUT_RESTART_MIN_SECONDS",
     kind: "number",
     default: "120",
-    help: "Least time a rollout is given before the old credentials expire (Deployments: at least their progressDeadlineSeconds)",
+    help: "Time a rollout is given to finish before the old credentials expire (plans the spacing of restarts and the RestartWindowShort warning)",
   },
   {
     flag: "session-tags",

@@ -10,7 +10,6 @@ import {
   restartNeed,
   restartedForValue,
   restartsAnything,
-  rolloutSeconds,
   staggerPlan,
   workloadProjection,
 } from "./rollout-restart.ts";
@@ -25,7 +24,6 @@ const raw: RawWorkload = {
     creationTimestamp: "2026-11-30T08:00:00Z",
   },
   spec: {
-    progressDeadlineSeconds: 300,
     template: {
       metadata: { annotations: { [RESTARTED_FOR_ANNOTATION]: "a=1", other: "x".repeat(1000) } },
       spec: {
@@ -72,13 +70,11 @@ describe("which workloads consume a Secret, and how", () => {
       envSecrets: ["by-env-from", "by-init", "by-key"],
       volumeSecrets: ["mounted", "projected"],
       restartedFor: "a=1",
-      progressDeadlineSeconds: 300,
     });
     assert.deepEqual(consumedSecrets(w), ["by-env-from", "by-init", "by-key", "mounted", "projected"]);
   });
 
-  test("only Deployments keep a progress deadline; a workload without a Pod template reads nothing", () => {
-    assert.equal(workloadProjection("StatefulSet", raw).progressDeadlineSeconds, undefined);
+  test("a workload without a Pod template reads nothing", () => {
     const empty = workloadProjection("DaemonSet", { metadata: { name: "x" } });
     assert.deepEqual([empty.envSecrets, empty.volumeSecrets], [[], []]);
   });
@@ -198,11 +194,6 @@ describe("stagger schedule and in-time check", () => {
   });
   test("one restart needs no spacing", () => {
     assert.equal(plan(1, 1e6, 0, 5000).spacingMs, 0);
-  });
-  test("rollout time: a Deployment's progress deadline (default 600 s), others the minimum", () => {
-    assert.equal(rolloutSeconds(workload(), 120), 600);
-    assert.equal(rolloutSeconds(workload({ progressDeadlineSeconds: 60 }), 120), 120);
-    assert.equal(rolloutSeconds(workload({ kind: "DaemonSet" }), 120), 120);
   });
   test("the old credentials' remaining lifetime: known from their expiry, else estimated from the refresh ratio", () => {
     const writtenAt = new Date(1_000_000);

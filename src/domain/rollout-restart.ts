@@ -11,8 +11,6 @@ export const RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 export const RESTARTED_FOR_ANNOTATION = `${PREFIX}/restarted-for`;
 /** Restarts of one Secret's consumers are at least this far apart, so never two in the same second. */
 export const MIN_RESTART_SPACING_MS = 1000;
-/** Kubernetes' default progressDeadlineSeconds of a Deployment. */
-export const DEFAULT_PROGRESS_DEADLINE_SECONDS = 600;
 
 /** A workload as the discovery caches keep it: names, the Secrets its Pod template reads, our annotation. */
 export interface CachedWorkload {
@@ -31,8 +29,6 @@ export interface CachedWorkload {
   volumeSecrets: string[];
   /** The Pod template's restarted-for annotation. */
   restartedFor?: string;
-  /** Deployments only: spec.progressDeadlineSeconds. */
-  progressDeadlineSeconds?: number;
 }
 
 interface EnvVar {
@@ -53,7 +49,6 @@ interface Volume {
 export interface RawWorkload {
   metadata?: Omit<CachedWorkload["metadata"], "creationTimestamp"> & { creationTimestamp?: string | Date };
   spec?: {
-    progressDeadlineSeconds?: number;
     template?: {
       metadata?: { annotations?: Record<string, string> };
       spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Volume[] };
@@ -98,9 +93,6 @@ export function workloadProjection(kind: WorkloadKind, obj: RawWorkload): Cached
     envSecrets,
     volumeSecrets,
     ...(restartedFor !== undefined ? { restartedFor } : {}),
-    ...(kind === "Deployment" && obj.spec?.progressDeadlineSeconds !== undefined
-      ? { progressDeadlineSeconds: obj.spec.progressDeadlineSeconds }
-      : {}),
   };
 }
 
@@ -177,12 +169,6 @@ export function restartNeed(
     if (Number.isFinite(created) && created > writtenAt.getTime()) return "started-after";
   }
   return "restart";
-}
-
-/** How long a workload's rollout may take: a Deployment's progress deadline, at least `minimumSeconds`. */
-export function rolloutSeconds(w: CachedWorkload, minimumSeconds: number): number {
-  if (w.kind !== "Deployment") return minimumSeconds;
-  return Math.max(minimumSeconds, w.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_SECONDS);
 }
 
 export interface StaggerInput {

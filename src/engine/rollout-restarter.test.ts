@@ -249,17 +249,30 @@ describe("rollout restarter", () => {
   });
 
   test("old credentials with too little time left for the rollouts: a RestartWindowShort Warning recommending a longer duration", async () => {
-    const h = setup({ consumers: "Env" }, { minRolloutSeconds: 120 });
+    const h = setup({ consumers: "Env" }, { minRolloutSeconds: 400 });
     h.workloads.add("Deployment", "a", ["creds"]);
     const r = h.make();
-    // 900 s lifetime: 300 s of the old credentials remain, a Deployment's rollout may take 600 s.
+    // 900 s lifetime: 300 s of the old credentials remain, a rollout is given 400 s.
     h.put(secret("h1", T0, 900_000), r);
     await r.reconcile("ns/creds");
     const warning = h.events.events.find((e) => e.reason === "RestartWindowShort");
     assert.ok(warning, "a Warning event");
     assert.match(warning.message, /300 s left/);
-    assert.match(warning.message, /durationSeconds of at least 1800/);
+    assert.match(warning.message, /durationSeconds of at least 1200/);
     assert.equal(h.statuses.at(-1)!.conditions![0]!.reason, "RestartWindowShort");
     assert.equal(h.workloads.patches.length, 1, "the restart is still made: late is better than never");
+  });
+
+  test("the defaults fit: 900 s credentials leave 300 s, a rollout is given 120 s, no warning", async () => {
+    const h = setup({ consumers: "Env" }, { minRolloutSeconds: 120 });
+    h.workloads.add("Deployment", "a", ["creds"]);
+    const r = h.make();
+    h.put(secret("h1", T0, 900_000), r);
+    await r.reconcile("ns/creds");
+    assert.equal(
+      h.events.events.find((e) => e.reason === "RestartWindowShort"),
+      undefined,
+    );
+    assert.equal(h.workloads.patches.length, 1);
   });
 });

@@ -25,7 +25,6 @@ import {
   restartNeed,
   restartedForValue,
   restartsAnything,
-  rolloutSeconds,
   staggerPlan,
   workloadProjection,
 } from "../domain/rollout-restart.ts";
@@ -368,8 +367,10 @@ export class RolloutRestarter {
             refreshRatio: this.o.refreshRatio,
           })
         : undefined;
-    const rolloutMs =
-      Math.max(0, ...due.map((c) => rolloutSeconds(c.workload, this.o.minRolloutSeconds))) * 1000;
+    // A rollout is given --rollout-restart-min-seconds. Not a Deployment's progressDeadlineSeconds: that is when
+    // Kubernetes gives up on a rollout (600 s unless set), and planning with it warned on every refresh of the
+    // default 900 s credentials.
+    const rolloutMs = due.length > 0 ? this.o.minRolloutSeconds * 1000 : 0;
     const stagger = staggerPlan({
       count: due.length,
       oldRemainingMs: remaining ?? Number.MAX_SAFE_INTEGER,
@@ -389,7 +390,7 @@ export class RolloutRestarter {
               } and letting the last rollout finish (up to ${Math.round(rolloutMs / 1000)} s) needs ` +
               `${Math.round(stagger.neededMs / 1000)} s: Pods may run with expired credentials. Use ` +
               `durationSeconds of at least ${recommendedDurationSeconds(stagger.neededMs, this.o.refreshRatio)} ` +
-              `(or a lower --refresh-ratio), or a shorter progressDeadlineSeconds.`,
+              `(or a lower --refresh-ratio), or a lower --rollout-restart-min-seconds if rollouts finish sooner.`,
           }
         : undefined;
     return {
