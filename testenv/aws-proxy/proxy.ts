@@ -110,10 +110,11 @@ function validateLifetime(l: unknown): Lifetime {
     if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`lifetime.${k} must be a number`);
     out[k] = v;
   }
-  const passThrough = o["ecrPassThrough"];
-  if (passThrough !== undefined && passThrough !== null) {
-    if (typeof passThrough !== "boolean") throw new Error("lifetime.ecrPassThrough must be a boolean");
-    out.ecrPassThrough = passThrough;
+  for (const k of ["ecrPassThrough", "rejectExpired"] as const) {
+    const v = o[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "boolean") throw new Error(`lifetime.${k} must be a boolean`);
+    out[k] = v;
   }
   return out;
 }
@@ -151,6 +152,8 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
   // access key id -> RoleSessionName of the AssumeRole that issued it. Survives clearRecords/reset:
   // credentials issued earlier stay in use.
   const sessions = new Map<string, string>();
+  // access key id -> Expiration (epoch ms) the client received with it; kept like `sessions`.
+  const expirations = new Map<string, number>();
   // Responses held by "hang" faults, ended when the proxy closes.
   const hanging = new Set<http.ServerResponse>();
 
@@ -304,6 +307,19 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
       res.end(parts.body);
     };
 
+    const expiration = info.accessKeyId === undefined ? undefined : expirations.get(info.accessKeyId);
+    if (lifetime.rejectExpired && expiration !== undefined && start >= expiration) {
+      record.rejected = "ExpiredToken";
+      return sendParts(
+        errorResponse(info, {
+          status: 403,
+          code: "ExpiredToken",
+          message: "The security token included in the request is expired",
+          requestId: randomUUID(),
+        }),
+      );
+    }
+
     const fault = pickFault(info);
     if (fault) {
       record.fault = fault.kind;
@@ -368,6 +384,11 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
               if (rewritten.issued.accessKeyId && typeof session === "string") {
                 sessions.set(rewritten.issued.accessKeyId, session);
                 if (sessions.size > MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
+              }
+              const expires = Date.parse(rewritten.issued.expiration ?? "");
+              if (rewritten.issued.accessKeyId && !Number.isNaN(expires)) {
+                expirations.set(rewritten.issued.accessKeyId, expires);
+                if (expirations.size > MAX_SESSIONS) expirations.delete(expirations.keys().next().value!);
               }
             }
             const out = Buffer.from(rewritten.body, "utf8");
