@@ -9,14 +9,18 @@
 //
 // One JSON line per call:
 //
-//	{"time","sdk","mode","result":"ok"|"expired"|"error","accessKeyPrefix","fileKeyPrefix","arn"|"error"}
+//	{"time","sdk","mode","result":"ok"|"expired"|"error","key","fileKey","arn"|"error"}
 //
-// plus {"time","event":"credentials-changed","accessKeyPrefix"} when the access key it signs with changes.
-// Only the first 12 characters of an access key id are printed; secrets never.
+// plus {"time","event":"credentials-changed","key"} when the access key it signs with changes. "key" is the access
+// key it signed with, "fileKey" the one the mounted file holds now, both as fingerprints (the first 8 hex digits of
+// the SHA-256 of the access key id: the first 12 characters of AWS's and moto's ids are the same for every key of an
+// account). Secrets are never printed.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -32,18 +36,15 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-const prefixLength = 12
-
 var fileKeyPattern = regexp.MustCompile(`aws_access_key_id\s*=\s*(\S+)`)
 
-func prefix(key string) *string {
+func fingerprint(key string) *string {
 	if key == "" {
 		return nil
 	}
-	if len(key) > prefixLength {
-		key = key[:prefixLength]
-	}
-	return &key
+	sum := sha256.Sum256([]byte(key))
+	short := hex.EncodeToString(sum[:])[:8]
+	return &short
 }
 
 func emit(fields map[string]any) {
@@ -116,14 +117,14 @@ func main() {
 		}
 		key, result, fields := call(ctx, cfg)
 		if key != last {
-			emit(map[string]any{"event": "credentials-changed", "accessKeyPrefix": prefix(key)})
+			emit(map[string]any{"event": "credentials-changed", "key": fingerprint(key)})
 			last = key
 		}
 		fields["sdk"] = "aws-sdk-go-v2 " + aws.SDKVersion
 		fields["mode"] = mode
 		fields["result"] = result
-		fields["accessKeyPrefix"] = prefix(key)
-		fields["fileKeyPrefix"] = prefix(fileKey())
+		fields["key"] = fingerprint(key)
+		fields["fileKey"] = fingerprint(fileKey())
 		emit(fields)
 		select {
 		case <-ctx.Done():

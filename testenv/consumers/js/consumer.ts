@@ -5,9 +5,11 @@
 //             re-read every time
 //   client    one STSClient for the life of the process, credentials left to the SDK (what applications do)
 // One JSON line per call:
-//   {"time","sdk","mode","result":"ok"|"expired"|"error","accessKeyId","accessKeyPrefix","fileKeyPrefix","arn"|"error"}
-// plus {"time","event":"credentials-changed","accessKeyId","accessKeyPrefix"} when the access key it signs with
-// changes. Secrets are never printed.
+//   {"time","sdk","mode","result":"ok"|"expired"|"error","accessKeyId","key","fileKey","arn"|"error"}
+// plus {"time","event":"credentials-changed","accessKeyId","key"} when the access key it signs with changes. "key" is
+// the access key it signed with, "fileKey" the one the mounted file holds now, both as fingerprints (the first 8 hex
+// digits of the SHA-256 of the access key id), as the other consumers print them. Secrets are never printed.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
@@ -24,7 +26,8 @@ function print(fields: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), ...fields }) + "\n");
 }
 
-const prefix = (key: string | undefined): string | undefined => key?.slice(0, 12);
+const fingerprint = (key: string | undefined): string | undefined =>
+  key === undefined ? undefined : createHash("sha256").update(key).digest("hex").slice(0, 8);
 
 /** The access key id the mounted credentials file holds now (what the kubelet last wrote into it). */
 function fileKey(): string | undefined {
@@ -49,13 +52,13 @@ async function once(): Promise<void> {
       client = new STSClient({ credentials });
     }
     if (accessKeyId !== lastKey) {
-      print({ event: "credentials-changed", accessKeyId, accessKeyPrefix: prefix(accessKeyId) });
+      print({ event: "credentials-changed", accessKeyId, key: fingerprint(accessKeyId) });
       lastKey = accessKeyId;
     }
-    const base = { sdk, mode, accessKeyId, accessKeyPrefix: prefix(accessKeyId) };
+    const base = { sdk, mode, accessKeyId, key: fingerprint(accessKeyId) };
     try {
       const identity = await client.send(new GetCallerIdentityCommand({}));
-      print({ ...base, result: "ok", fileKeyPrefix: prefix(fileKey()), arn: identity.Arn });
+      print({ ...base, result: "ok", fileKey: fingerprint(fileKey()), arn: identity.Arn });
     } finally {
       if (client !== shared) client.destroy();
     }
@@ -66,8 +69,8 @@ async function once(): Promise<void> {
       mode,
       result: name === "ExpiredToken" ? "expired" : "error",
       accessKeyId,
-      accessKeyPrefix: prefix(accessKeyId),
-      fileKeyPrefix: prefix(fileKey()),
+      key: fingerprint(accessKeyId),
+      fileKey: fingerprint(fileKey()),
       error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
     });
   }

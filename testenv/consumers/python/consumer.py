@@ -6,11 +6,14 @@ variables, or the shared credentials file named by AWS_SHARED_CREDENTIALS_FILE).
   per-call  a new botocore session and client for every call (credentials resolved anew each time)
   cli       `aws sts get-caller-identity` (AWS CLI v1) run as a new process for every call
 One JSON line per call:
-  {"time","sdk","mode","result":"ok"|"expired"|"error","accessKeyPrefix","fileKeyPrefix","arn"|"error"}
-plus {"time","event":"credentials-changed","accessKeyPrefix"} when the access key it signs with changes.
-Only the first 12 characters of an access key id are printed; secrets never.
+  {"time","sdk","mode","result":"ok"|"expired"|"error","key","fileKey","arn"|"error"}
+plus {"time","event":"credentials-changed","key"} when the access key it signs with changes. "key" is the access key
+it signed with, "fileKey" the one the mounted file holds now, both as fingerprints (the first 8 hex digits of the
+SHA-256 of the access key id: the first 12 characters of AWS's and moto's ids are the same for every key of an
+account). Secrets are never printed.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -20,12 +23,10 @@ import sys
 import time
 from datetime import datetime, timezone
 
-import awscli
 import botocore
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
-PREFIX = 12
 INTERVAL = int(os.environ.get("INTERVAL_MS", "1000")) / 1000
 MODE = os.environ.get("MODE", "client")
 FILE = os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
@@ -42,8 +43,8 @@ def emit(**fields) -> None:
     sys.stdout.flush()
 
 
-def prefix(key):
-    return key[:PREFIX] if key else None
+def fingerprint(key):
+    return hashlib.sha256(key.encode()).hexdigest()[:8] if key else None
 
 
 def file_key():
@@ -98,7 +99,10 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     client = new_client() if MODE == "client" else None
-    sdk = f"aws-cli {awscli.__version__}" if MODE == "cli" else SDK
+    sdk = SDK
+    if MODE == "cli":  # "aws-cli/1.46.2 Python/… botocore/…"
+        version = subprocess.run(["aws", "--version"], capture_output=True, text=True, check=False)
+        sdk = (version.stdout or version.stderr).split()[0].replace("/", " ")
     last = None
     while not stopping:
         if MODE == "cli":
@@ -106,9 +110,9 @@ def main() -> None:
         else:
             key, result, extra = call_sdk(client or new_client())
         if key != last:
-            emit(event="credentials-changed", accessKeyPrefix=prefix(key))
+            emit(event="credentials-changed", key=fingerprint(key))
             last = key
-        emit(sdk=sdk, mode=MODE, result=result, accessKeyPrefix=prefix(key), fileKeyPrefix=prefix(file_key()), **extra)
+        emit(sdk=sdk, mode=MODE, result=result, key=fingerprint(key), fileKey=fingerprint(file_key()), **extra)
         time.sleep(INTERVAL)
 
 
