@@ -8,6 +8,7 @@
 //   which the SDK reads as `Error.Code`.
 // - AWS JSON 1.0/1.1 (ECR, ...): `X-Amz-Target: <ServicePrefix>.<Operation>` and a JSON body; errors carry
 //   the code in the `x-amzn-ErrorType` header and in the body's `__type`, which the SDK reads.
+import { createHmac, randomBytes } from "node:crypto";
 import type { IssuedCredentials } from "./types.ts";
 
 export type WireProtocol = "query" | "json" | "unknown";
@@ -307,6 +308,37 @@ export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number
   return JSON.stringify(doc);
 }
 
+/**
+ * A password the test world's registry (testenv/registry) accepts until `expiresAtSeconds`:
+ * "<expiry>.<nonce>.<hex HMAC-SHA256(key, expiry.nonce)>".
+ */
+export function registryPassword(key: string, expiresAtSeconds: number, nonce: string): string {
+  const payload = `${Math.floor(expiresAtSeconds)}.${nonce}`;
+  return `${payload}.${createHmac("sha256", key).update(payload).digest("hex")}`;
+}
+
+/**
+ * Replaces moto's fixed ECR token (the same for every call) with one the test world's registry checks: base64
+ * "AWS:" + registryPassword, expiring with the entry's `expiresAt`. Returns the body unchanged if it is not such a
+ * response.
+ */
+export function signEcrTokens(json: string, key: string): string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return json;
+  }
+  const data = (doc as { authorizationData?: unknown })?.authorizationData;
+  if (!Array.isArray(data)) return json;
+  for (const entry of data as Record<string, unknown>[]) {
+    if (typeof entry?.["expiresAt"] !== "number") continue;
+    const password = registryPassword(key, entry["expiresAt"], randomBytes(8).toString("hex"));
+    entry["authorizationToken"] = Buffer.from(`AWS:${password}`).toString("base64");
+  }
+  return JSON.stringify(doc);
+}
+
 /** Reads the first authorization token out of an ECR GetAuthorizationToken response. */
 export function extractEcrToken(json: string): IssuedCredentials | undefined {
   let doc: unknown;
@@ -338,13 +370,15 @@ export function responseKind(info: Pick<RequestInfo, "service" | "action">): Res
  * Rewrites a successful credentials/token response body for the configured lifetime and extracts what it
  * issued. STS: Expiration = now + stsSeconds if set, otherwise untouched. ECR: expiresAt = now + ecrSeconds
  * if set, otherwise now + 12 h — moto answers with a fixed expiresAt in 2015, while AWS issues 12-hour tokens,
- * so passing moto's value through would make every token look long expired.
+ * so passing moto's value through would make every token look long expired. With `ecrTokenKey`, the ECR token
+ * is one the test world's registry accepts until that expiry (signEcrTokens).
  */
 export function rewriteCredentialResponse(
   kind: ResponseKind,
   body: string,
   nowMs: number,
   lifetime: { stsSeconds?: number; ecrSeconds?: number; ecrPassThrough?: boolean },
+  ecrTokenKey?: string,
 ): { body: string; issued?: IssuedCredentials } {
   if (kind === "sts-credentials") {
     const out =
@@ -353,9 +387,10 @@ export function rewriteCredentialResponse(
     return issued ? { body: out, issued } : { body: out };
   }
   if (kind === "ecr-token") {
-    const out = lifetime.ecrPassThrough
+    let out = lifetime.ecrPassThrough
       ? body
       : rewriteEcrExpiresAt(body, nowMs, lifetime.ecrSeconds ?? ECR_DEFAULT_TOKEN_SECONDS);
+    if (ecrTokenKey !== undefined && !lifetime.ecrPassThrough) out = signEcrTokens(out, ecrTokenKey);
     const issued = extractEcrToken(out);
     return issued ? { body: out, issued } : { body: out };
   }

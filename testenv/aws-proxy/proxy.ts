@@ -38,6 +38,11 @@ export interface AwsProxyOptions {
   now?: () => number;
   /** Oldest records are dropped beyond this many (default 100000). */
   maxRecords?: number;
+  /**
+   * Key shared with the test world's registry (testenv/registry): ECR tokens are then ones that registry accepts
+   * until they expire, instead of moto's fixed token.
+   */
+  ecrTokenKey?: string;
 }
 
 export interface AwsProxy {
@@ -377,7 +382,13 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
       if (kind !== "none" && status < 300) {
         readBody(upRes, MAX_BUFFERED_BODY).then(
           (raw) => {
-            const rewritten = rewriteCredentialResponse(kind, raw.toString("utf8"), now(), lifetime);
+            const rewritten = rewriteCredentialResponse(
+              kind,
+              raw.toString("utf8"),
+              now(),
+              lifetime,
+              options.ecrTokenKey,
+            );
             if (rewritten.issued) {
               record.issued = rewritten.issued;
               const session = info.params["RoleSessionName"];
