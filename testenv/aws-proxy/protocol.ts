@@ -289,10 +289,10 @@ export function extractStsCredentials(xml: string): IssuedCredentials | undefine
 }
 
 /**
- * Sets `expiresAt` (epoch seconds) of every `authorizationData` entry of an ECR GetAuthorizationToken
- * response to now + seconds. Returns the body unchanged if it is not such a response.
+ * Applies `edit` to every object entry of `authorizationData` of an ECR GetAuthorizationToken response. Returns the
+ * body unchanged if it is not such a response.
  */
-export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number): string {
+function editEcrAuthorizationData(json: string, edit: (entry: Record<string, unknown>) => void): string {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
@@ -301,11 +301,19 @@ export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number
   }
   const data = (doc as { authorizationData?: unknown })?.authorizationData;
   if (!Array.isArray(data)) return json;
-  const expiresAt = Math.round(nowMs + seconds * 1000) / 1000;
-  for (const entry of data) {
-    if (entry && typeof entry === "object") (entry as Record<string, unknown>)["expiresAt"] = expiresAt;
-  }
+  for (const entry of data) if (entry && typeof entry === "object") edit(entry as Record<string, unknown>);
   return JSON.stringify(doc);
+}
+
+/**
+ * Sets `expiresAt` (epoch seconds) of every `authorizationData` entry of an ECR GetAuthorizationToken
+ * response to now + seconds. Returns the body unchanged if it is not such a response.
+ */
+export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number): string {
+  const expiresAt = Math.round(nowMs + seconds * 1000) / 1000;
+  return editEcrAuthorizationData(json, (entry) => {
+    entry["expiresAt"] = expiresAt;
+  });
 }
 
 /**
@@ -323,20 +331,11 @@ export function registryPassword(key: string, expiresAtSeconds: number, nonce: s
  * response.
  */
 export function signEcrTokens(json: string, key: string): string {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return json;
-  }
-  const data = (doc as { authorizationData?: unknown })?.authorizationData;
-  if (!Array.isArray(data)) return json;
-  for (const entry of data as Record<string, unknown>[]) {
-    if (typeof entry?.["expiresAt"] !== "number") continue;
+  return editEcrAuthorizationData(json, (entry) => {
+    if (typeof entry["expiresAt"] !== "number") return;
     const password = registryPassword(key, entry["expiresAt"], randomBytes(8).toString("hex"));
     entry["authorizationToken"] = Buffer.from(`AWS:${password}`).toString("base64");
-  }
-  return JSON.stringify(doc);
+  });
 }
 
 /** Reads the first authorization token out of an ECR GetAuthorizationToken response. */
