@@ -253,9 +253,9 @@ describe("which SDKs pick up refreshed credentials", { skip: hasNode() ? false :
       t.diagnostic(
         `File ${containerName(c)} (${first.sdk}): ${a.ok} ok, ${a.expired} expired, ${a.errors} other errors; ${rows.join("; ")}`,
       );
-      for (const key of rewrites)
-        assert.ok(a.fileSeen.has(key), `${containerName(c)}: the kubelet put ${key} into the mounted file`);
       if (c.mode === "client") {
+        for (const key of rewrites)
+          assert.ok(a.fileSeen.has(key), `${containerName(c)}: the kubelet put ${key} into the mounted file`);
         assert.deepEqual(
           [...a.used.keys()],
           [first.key],
