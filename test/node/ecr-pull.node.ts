@@ -13,11 +13,10 @@ import assert from "node:assert/strict";
 import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 import type * as k8s from "@kubernetes/client-node";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
-import { createResource, readSecret, waitForReady } from "../support/operator.ts";
+import { createResource, readSecret, startOperator, waitForReady } from "../support/operator.ts";
 import {
   hasEcrRegistry,
   hasNode,
-  installOperator,
   NO_NODE,
   nodeWorld,
   podReachableProxy,
@@ -85,8 +84,9 @@ describe(
       ecrHost = w.env.TESTENV_ECR_REGISTRY!;
       pushTarget = `${new URL(w.env.TESTENV_REGISTRY_URL!).host}/${REPOSITORY}`;
       proxy = await podReachableProxy(suite, w);
-      await installOperator(suite, w, proxy.url);
       ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
+      // The operator runs on the host (the chart's Pods are tested elsewhere): what is tested is kubelet → registry.
+      await startOperator(suite, { namespaces: [ns], awsEndpoint: proxy.url });
     });
 
     test("podman pushes with a token from GetAuthorizationToken; not without one, nor with an expired one", async () => {
