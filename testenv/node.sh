@@ -97,7 +97,16 @@ state = "$n/containerd/state"
 [plugins.'io.containerd.cri.v1.images']
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "$PAUSE_IMAGE"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "$n/containerd/certs.d"
 EOF
+  # The "ECR" host name goes to the test world's registry on the node's address, over plain HTTP.
+  REGISTRY_PORT=$(free_port)
+  mkdir -p "$n/containerd/certs.d/$ECR_HOST" "$n/registry"
+  cat >"$n/containerd/certs.d/$ECR_HOST/hosts.toml" <<EOF
+server = "http://$NODE_IP:$REGISTRY_PORT"
+EOF
+  head -c 32 /dev/urandom | sha256sum | cut -c1-64 >"$n/registry/token-key"
   # Pods get routes to the node and to the Service range only; the host does not forward, so a Pod reaches exactly
   # the addresses of this machine that the test world made.
   cat >"$n/cni/net.d/10-aar.conflist" <<EOF
@@ -182,6 +191,10 @@ start_node() {
   write_state
   wait_for containerd 30 "$CONTAINERD_BIN/ctr" --address "$CONTAINERD_SOCK" version
   import_pause_image
+  nohup "$REGISTRY_BIN/registry" -addr "$NODE_IP:$REGISTRY_PORT" -key-file "$n/registry/token-key" \
+    >"$LOG_DIR/registry.log" 2>&1 9>&- &
+  REGISTRY_PID=$!
+  write_state
 
   # The kubelet's identity (group system:nodes) gets the node role; there is no Node authorizer in this world.
   "${kubectl_admin[@]}" apply -f - >/dev/null <<EOF
@@ -236,6 +249,7 @@ stop_node() {
   fi
   stop_pid "${CONTAINERD_PID:-}"
   stop_pid "${KUBE_PROXY_PID:-}"
+  stop_pid "${REGISTRY_PID:-}"
   # The machine-wide parts (iptables chains; in cmd_down the interfaces) belong to whichever node world runs: a
   # clone whose world was killed long ago must not tear down another clone's live node.
   if node_world_running; then

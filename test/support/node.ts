@@ -44,6 +44,12 @@ export function hasNode(): boolean {
   return existsSync(file) && /^export TESTENV_NODE_IP=/m.test(readFileSync(file, "utf8"));
 }
 
+/** Whether the running world's node has its "ECR" registry (testenv/registry), like hasNode. */
+export function hasEcrRegistry(): boolean {
+  const file = join(ROOT, ".testenv", "env");
+  return existsSync(file) && /^export TESTENV_ECR_REGISTRY=/m.test(readFileSync(file, "utf8"));
+}
+
 /** A TestContext for a describe() block: its after() callbacks run, newest first, when the suite ends. */
 export function suiteContext(name: string, suiteAfter: (fn: () => Promise<void>) => void): TestContext {
   const cleanups: (() => unknown)[] = [];
@@ -82,9 +88,16 @@ export const operatorImage = (): Promise<string> => image(["build"]);
 /** A consumer image from testenv/consumers/<name>, in the node's containerd. */
 export const consumerImage = (name: string): Promise<string> => image(["consumer", name]);
 
-/** A private AWS proxy in front of the world's moto, listening on the node's address so Pods reach it. */
+/**
+ * A private AWS proxy in front of the world's moto, listening on the node's address so Pods reach it. Its ECR tokens
+ * are ones the node's registry accepts (the key the world shares with it).
+ */
 export async function podReachableProxy(t: TestContext, w: NodeWorld): Promise<AwsProxy> {
-  const proxy = await startAwsProxy({ upstream: w.motoUrl, host: w.nodeIp });
+  const proxy = await startAwsProxy({
+    upstream: w.motoUrl,
+    host: w.nodeIp,
+    ecrTokenKey: w.env.TESTENV_ECR_TOKEN_KEY,
+  });
   t.after(() => proxy.close());
   return proxy;
 }

@@ -14,6 +14,8 @@ import {
   shouldBufferRequestBody,
   throttleError,
   unavailableError,
+  registryPassword,
+  signEcrTokens,
 } from "./protocol.ts";
 
 const AUTH_STS =
@@ -233,4 +235,20 @@ test("rewriteCredentialResponse passes moto's raw ECR answer through, and puts a
   assert.equal(raw.issued?.expiresAt, "2015-01-01T00:00:00.000Z");
   const past = rewriteCredentialResponse("sts-credentials", STS_RESPONSE, NOW, { stsSeconds: -3600 });
   assert.equal(past.issued?.expiration, "2026-11-28T05:00:00Z");
+});
+
+test("signEcrTokens: a token per entry the registry can check, expiring with expiresAt", () => {
+  const body = rewriteEcrExpiresAt(ECR_RESPONSE, NOW, 30);
+  const signed = JSON.parse(signEcrTokens(body, "k")) as {
+    authorizationData: { authorizationToken: string; expiresAt: number }[];
+  };
+  const [entry] = signed.authorizationData;
+  const [user, password] = Buffer.from(entry!.authorizationToken, "base64").toString("utf8").split(":");
+  assert.equal(user, "AWS");
+  const [expiry, nonce, mac] = password!.split(".");
+  assert.equal(Number(expiry), Math.floor(entry!.expiresAt));
+  assert.equal(password, registryPassword("k", entry!.expiresAt, nonce!));
+  assert.notEqual(mac, registryPassword("other key", entry!.expiresAt, nonce!).split(".")[2]);
+  assert.notEqual(signEcrTokens(body, "k"), signEcrTokens(body, "k"), "a new token every time");
+  assert.equal(signEcrTokens("not json", "k"), "not json");
 });

@@ -8,6 +8,7 @@
 //   which the SDK reads as `Error.Code`.
 // - AWS JSON 1.0/1.1 (ECR, ...): `X-Amz-Target: <ServicePrefix>.<Operation>` and a JSON body; errors carry
 //   the code in the `x-amzn-ErrorType` header and in the body's `__type`, which the SDK reads.
+import { createHmac, randomBytes } from "node:crypto";
 import type { IssuedCredentials } from "./types.ts";
 
 export type WireProtocol = "query" | "json" | "unknown";
@@ -288,10 +289,10 @@ export function extractStsCredentials(xml: string): IssuedCredentials | undefine
 }
 
 /**
- * Sets `expiresAt` (epoch seconds) of every `authorizationData` entry of an ECR GetAuthorizationToken
- * response to now + seconds. Returns the body unchanged if it is not such a response.
+ * Applies `edit` to every object entry of `authorizationData` of an ECR GetAuthorizationToken response. Returns the
+ * body unchanged if it is not such a response.
  */
-export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number): string {
+function editEcrAuthorizationData(json: string, edit: (entry: Record<string, unknown>) => void): string {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
@@ -300,11 +301,41 @@ export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number
   }
   const data = (doc as { authorizationData?: unknown })?.authorizationData;
   if (!Array.isArray(data)) return json;
-  const expiresAt = Math.round(nowMs + seconds * 1000) / 1000;
-  for (const entry of data) {
-    if (entry && typeof entry === "object") (entry as Record<string, unknown>)["expiresAt"] = expiresAt;
-  }
+  for (const entry of data) if (entry && typeof entry === "object") edit(entry as Record<string, unknown>);
   return JSON.stringify(doc);
+}
+
+/**
+ * Sets `expiresAt` (epoch seconds) of every `authorizationData` entry of an ECR GetAuthorizationToken
+ * response to now + seconds. Returns the body unchanged if it is not such a response.
+ */
+export function rewriteEcrExpiresAt(json: string, nowMs: number, seconds: number): string {
+  const expiresAt = Math.round(nowMs + seconds * 1000) / 1000;
+  return editEcrAuthorizationData(json, (entry) => {
+    entry["expiresAt"] = expiresAt;
+  });
+}
+
+/**
+ * A password the test world's registry (testenv/registry) accepts until `expiresAtSeconds`:
+ * "<expiry>.<nonce>.<hex HMAC-SHA256(key, expiry.nonce)>".
+ */
+export function registryPassword(key: string, expiresAtSeconds: number, nonce: string): string {
+  const payload = `${Math.floor(expiresAtSeconds)}.${nonce}`;
+  return `${payload}.${createHmac("sha256", key).update(payload).digest("hex")}`;
+}
+
+/**
+ * Replaces moto's fixed ECR token (the same for every call) with one the test world's registry checks: base64
+ * "AWS:" + registryPassword, expiring with the entry's `expiresAt`. Returns the body unchanged if it is not such a
+ * response.
+ */
+export function signEcrTokens(json: string, key: string): string {
+  return editEcrAuthorizationData(json, (entry) => {
+    if (typeof entry["expiresAt"] !== "number") return;
+    const password = registryPassword(key, entry["expiresAt"], randomBytes(8).toString("hex"));
+    entry["authorizationToken"] = Buffer.from(`AWS:${password}`).toString("base64");
+  });
 }
 
 /** Reads the first authorization token out of an ECR GetAuthorizationToken response. */
@@ -338,13 +369,15 @@ export function responseKind(info: Pick<RequestInfo, "service" | "action">): Res
  * Rewrites a successful credentials/token response body for the configured lifetime and extracts what it
  * issued. STS: Expiration = now + stsSeconds if set, otherwise untouched. ECR: expiresAt = now + ecrSeconds
  * if set, otherwise now + 12 h — moto answers with a fixed expiresAt in 2015, while AWS issues 12-hour tokens,
- * so passing moto's value through would make every token look long expired.
+ * so passing moto's value through would make every token look long expired. With `ecrTokenKey`, the ECR token
+ * is one the test world's registry accepts until that expiry (signEcrTokens).
  */
 export function rewriteCredentialResponse(
   kind: ResponseKind,
   body: string,
   nowMs: number,
   lifetime: { stsSeconds?: number; ecrSeconds?: number; ecrPassThrough?: boolean },
+  ecrTokenKey?: string,
 ): { body: string; issued?: IssuedCredentials } {
   if (kind === "sts-credentials") {
     const out =
@@ -353,9 +386,10 @@ export function rewriteCredentialResponse(
     return issued ? { body: out, issued } : { body: out };
   }
   if (kind === "ecr-token") {
-    const out = lifetime.ecrPassThrough
+    let out = lifetime.ecrPassThrough
       ? body
       : rewriteEcrExpiresAt(body, nowMs, lifetime.ecrSeconds ?? ECR_DEFAULT_TOKEN_SECONDS);
+    if (ecrTokenKey !== undefined && !lifetime.ecrPassThrough) out = signEcrTokens(out, ecrTokenKey);
     const issued = extractEcrToken(out);
     return issued ? { body: out, issued } : { body: out };
   }

@@ -154,6 +154,34 @@ describe(
       assert.equal(Date.parse(rec!.issued!.expiration!), creds.Expiration!.getTime());
     });
 
+    test("rejectExpired answers calls signed with expired issued credentials ExpiredToken, as AWS does", async () => {
+      proxy.setLifetime({ stsSeconds: -1 });
+      const expired = stsWith(assumed(await assumeRole("sess-expired")));
+      proxy.setLifetime({ stsSeconds: 600 });
+      const fresh = stsWith(assumed(await assumeRole("sess-fresh")));
+      try {
+        // Without the option moto accepts the expired credentials.
+        await expired.send(new GetCallerIdentityCommand({}));
+        proxy.setLifetime({ stsSeconds: 600, rejectExpired: true });
+        await assert.rejects(expired.send(new GetCallerIdentityCommand({})), { name: "ExpiredToken" });
+        await fresh.send(new GetCallerIdentityCommand({}));
+        await sts.send(new GetCallerIdentityCommand({})); // keys the proxy did not issue pass
+      } finally {
+        expired.destroy();
+        fresh.destroy();
+      }
+      const calls = proxy.records({ action: "GetCallerIdentity" });
+      assert.deepEqual(
+        calls.map((r) => [r.callerSession, r.status, r.rejected]),
+        [
+          ["sess-expired", 200, undefined],
+          ["sess-expired", 403, "ExpiredToken"],
+          ["sess-fresh", 200, undefined],
+          [undefined, 200, undefined],
+        ],
+      );
+    });
+
     test("ECR token expires after 12 h by default, or after ecrSeconds", async () => {
       let before = Date.now();
       let out = await ecr.send(new GetAuthorizationTokenCommand({}));

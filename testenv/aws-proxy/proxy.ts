@@ -38,6 +38,11 @@ export interface AwsProxyOptions {
   now?: () => number;
   /** Oldest records are dropped beyond this many (default 100000). */
   maxRecords?: number;
+  /**
+   * Key shared with the test world's registry (testenv/registry): ECR tokens are then ones that registry accepts
+   * until they expire, instead of moto's fixed token.
+   */
+  ecrTokenKey?: string;
 }
 
 export interface AwsProxy {
@@ -110,10 +115,11 @@ function validateLifetime(l: unknown): Lifetime {
     if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`lifetime.${k} must be a number`);
     out[k] = v;
   }
-  const passThrough = o["ecrPassThrough"];
-  if (passThrough !== undefined && passThrough !== null) {
-    if (typeof passThrough !== "boolean") throw new Error("lifetime.ecrPassThrough must be a boolean");
-    out.ecrPassThrough = passThrough;
+  for (const k of ["ecrPassThrough", "rejectExpired"] as const) {
+    const v = o[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "boolean") throw new Error(`lifetime.${k} must be a boolean`);
+    out[k] = v;
   }
   return out;
 }
@@ -151,6 +157,8 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
   // access key id -> RoleSessionName of the AssumeRole that issued it. Survives clearRecords/reset:
   // credentials issued earlier stay in use.
   const sessions = new Map<string, string>();
+  // access key id -> Expiration (epoch ms) the client received with it; kept like `sessions`.
+  const expirations = new Map<string, number>();
   // Responses held by "hang" faults, ended when the proxy closes.
   const hanging = new Set<http.ServerResponse>();
 
@@ -304,6 +312,19 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
       res.end(parts.body);
     };
 
+    const expiration = info.accessKeyId === undefined ? undefined : expirations.get(info.accessKeyId);
+    if (lifetime.rejectExpired && expiration !== undefined && start >= expiration) {
+      record.rejected = "ExpiredToken";
+      return sendParts(
+        errorResponse(info, {
+          status: 403,
+          code: "ExpiredToken",
+          message: "The security token included in the request is expired",
+          requestId: randomUUID(),
+        }),
+      );
+    }
+
     const fault = pickFault(info);
     if (fault) {
       record.fault = fault.kind;
@@ -361,13 +382,24 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
       if (kind !== "none" && status < 300) {
         readBody(upRes, MAX_BUFFERED_BODY).then(
           (raw) => {
-            const rewritten = rewriteCredentialResponse(kind, raw.toString("utf8"), now(), lifetime);
+            const rewritten = rewriteCredentialResponse(
+              kind,
+              raw.toString("utf8"),
+              now(),
+              lifetime,
+              options.ecrTokenKey,
+            );
             if (rewritten.issued) {
               record.issued = rewritten.issued;
               const session = info.params["RoleSessionName"];
               if (rewritten.issued.accessKeyId && typeof session === "string") {
                 sessions.set(rewritten.issued.accessKeyId, session);
                 if (sessions.size > MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
+              }
+              const expires = Date.parse(rewritten.issued.expiration ?? "");
+              if (rewritten.issued.accessKeyId && !Number.isNaN(expires)) {
+                expirations.set(rewritten.issued.accessKeyId, expires);
+                if (expirations.size > MAX_SESSIONS) expirations.delete(expirations.keys().next().value!);
               }
             }
             const out = Buffer.from(rewritten.body, "utf8");

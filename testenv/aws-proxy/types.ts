@@ -34,6 +34,8 @@ export interface ProxyRecord {
   status: number;
   /** Kind of the injected fault, if any ("throttle", "unavailable", "latency", "drop", "error", "hang"). */
   fault?: string;
+  /** Set when the proxy answered itself instead of forwarding: "ExpiredToken" (see Lifetime.rejectExpired). */
+  rejected?: string;
   /** Set when the upstream could not be reached (the client then got a 502). */
   upstreamError?: string;
   durationMs: number;
@@ -79,6 +81,11 @@ export interface Lifetime {
   ecrSeconds?: number;
   /** Pass moto's ECR answer through unchanged (its tokens expired on 2015-01-01); ecrSeconds is then ignored. */
   ecrPassThrough?: boolean;
+  /**
+   * Answer a request signed with STS credentials this proxy saw issued, after their Expiration, with 403
+   * `ExpiredToken` as AWS does (moto accepts expired credentials). Default false.
+   */
+  rejectExpired?: boolean;
 }
 
 export interface ProxyHealth {

@@ -1,0 +1,300 @@
+// Which SDKs pick up refreshed credentials, measured on the node (the numbers and the table built from them are in
+// docs/consuming-credentials.md). One Pod mounts a `File` Secret (AWS_SHARED_CREDENTIALS_FILE) into one container
+// per SDK and mode; another reads a `Map` Secret through environment variables. 30-second credentials, and the AWS
+// proxy answers calls signed with expired ones `ExpiredToken`, as AWS does. Consumers: testenv/consumers/{js,python,go}.
+//   - MODE=client (one client for the life of the process, what applications do): the AWS SDK for JavaScript v3,
+//     botocore and the AWS SDK for Go v2 keep the credentials they read first, although the kubelet rewrote the
+//     file; after expiry every call fails with ExpiredToken until the process restarts.
+//   - MODE=per-call (credentials resolved anew for every call) and the AWS CLI v1 (a new process per call): each new
+//     file is used on the next call, and no call ever fails.
+//   - environment variables: every SDK keeps its first credentials and fails after expiry.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import type * as k8s from "@kubernetes/client-node";
+import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
+import { createResource, readSecret, startOperator, waitForReady } from "../support/operator.ts";
+import {
+  consumerImage,
+  hasNode,
+  NO_NODE,
+  nodeWorld,
+  podReachableProxy,
+  restrictedContainer,
+  runPod,
+  suiteContext,
+} from "../support/node.ts";
+import type { NodeWorld } from "../support/node.ts";
+import { eventually, freshNamespace, kubectl } from "../support/world.ts";
+
+const LIFETIME_SECONDS = 30;
+const REFRESHES = 3;
+const INTERVAL_MS = 1000;
+const LAST_REFRESH = "aws-assume-role.pincette.net/last-refresh-time";
+const ROLE = "node-sdk-role";
+const FILE_CONSUMERS = [
+  { sdk: "js", mode: "client" },
+  { sdk: "js", mode: "per-call" },
+  { sdk: "python", mode: "client" },
+  { sdk: "python", mode: "per-call" },
+  { sdk: "python", mode: "cli" },
+  { sdk: "go", mode: "client" },
+  { sdk: "go", mode: "per-call" },
+] as const;
+const ENV_CONSUMERS = [
+  { sdk: "js", mode: "client" },
+  { sdk: "python", mode: "client" },
+  { sdk: "go", mode: "client" },
+] as const;
+
+interface Line {
+  time: string;
+  event?: string;
+  sdk?: string;
+  result?: "ok" | "expired" | "error";
+  /** Fingerprint of the access key it signed with / the mounted file holds (see the consumers). */
+  key?: string;
+  fileKey?: string;
+  error?: string;
+}
+
+/** The consumers' fingerprint of an access key id: the first 8 hex digits of its SHA-256. */
+const fingerprint = (key: string): string => createHash("sha256").update(key).digest("hex").slice(0, 8);
+
+const containerName = (c: { sdk: string; mode: string }): string => `${c.sdk}-${c.mode}`;
+
+function sdkPod(
+  name: string,
+  images: Record<string, string>,
+  w: NodeWorld,
+  proxyUrl: string,
+  consumers: readonly { sdk: string; mode: string }[],
+  delivery: { env: k8s.V1EnvVar[]; mounts?: k8s.V1VolumeMount[]; volumes?: k8s.V1Volume[] },
+): k8s.V1Pod {
+  const region = w.env.AWS_REGION!;
+  return {
+    metadata: { name },
+    spec: {
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      volumes: delivery.volumes ?? [],
+      containers: consumers.map((c) => ({
+        name: containerName(c),
+        image: images[c.sdk]!,
+        imagePullPolicy: "Never",
+        securityContext: restrictedContainer,
+        env: [
+          { name: "AWS_ENDPOINT_URL", value: proxyUrl },
+          { name: "AWS_REGION", value: region },
+          { name: "AWS_DEFAULT_REGION", value: region },
+          { name: "HOME", value: "/tmp" },
+          { name: "MODE", value: c.mode },
+          { name: "INTERVAL_MS", value: String(INTERVAL_MS) },
+          ...delivery.env,
+        ],
+        volumeMounts: delivery.mounts ?? [],
+      })),
+    },
+  };
+}
+
+async function containerLog(ns: string, pod: string, container: string): Promise<Line[]> {
+  const text = await kubectl(["logs", "-n", ns, pod, "-c", container]);
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Line);
+}
+
+/** Issued access key fingerprint → its expiration (ms), from the proxy's AssumeRole records. */
+function issuedExpiry(proxy: AwsProxy): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of proxy.records({ action: "AssumeRole" }))
+    if (r.issued?.accessKeyId && r.issued.expiration)
+      out.set(fingerprint(r.issued.accessKeyId), Date.parse(r.issued.expiration));
+  return out;
+}
+
+/** What one container saw: when each new file appeared, when the SDK first signed with it, and how calls ended. */
+function analyse(lines: Line[]) {
+  const calls = lines.filter((l) => l.event === undefined && l.result !== undefined);
+  const fileSeen = new Map<string, number>();
+  const used = new Map<string, number>();
+  for (const c of calls) {
+    const t = Date.parse(c.time);
+    if (c.fileKey && !fileSeen.has(c.fileKey)) fileSeen.set(c.fileKey, t);
+    if (c.key && !used.has(c.key)) used.set(c.key, t);
+  }
+  const count = (r: string) => calls.filter((c) => c.result === r).length;
+  return { calls, fileSeen, used, ok: count("ok"), expired: count("expired"), errors: count("error") };
+}
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+
+describe("which SDKs pick up refreshed credentials", { skip: hasNode() ? false : NO_NODE }, () => {
+  const suite = suiteContext("SDKs on the node", after);
+  let w: NodeWorld;
+  let proxy: AwsProxy;
+  let ns: string;
+  const images: Record<string, string> = {};
+
+  before(async () => {
+    const found = await nodeWorld();
+    if (!found) throw new Error(NO_NODE);
+    w = found;
+    proxy = await podReachableProxy(suite, w);
+    proxy.setLifetime({ stsSeconds: LIFETIME_SECONDS, rejectExpired: true });
+    const [js, python, go] = await Promise.all([
+      consumerImage("js"),
+      consumerImage("python"),
+      consumerImage("go"),
+    ]);
+    Object.assign(images, { js, python, go });
+    ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
+    // The operator runs on the host (the chart's Pods are tested elsewhere): what is measured is kubelet → consumer.
+    await startOperator(suite, { namespaces: [ns], awsEndpoint: proxy.url });
+  });
+
+  test(`a File Secret rewritten ${REFRESHES} times and a Map Secret, read by three SDKs`, async (t) => {
+    await createResource(ns, "sdk-file", { roleName: ROLE, secretName: "sdk-file", secretType: "File" });
+    await createResource(ns, "sdk-env", { roleName: ROLE, secretName: "sdk-env", secretType: "Map" });
+    await waitForReady(ns, "sdk-file", "True", undefined, 60_000);
+    await waitForReady(ns, "sdk-env", "True", undefined, 60_000);
+    const keyRef = (key: string) => ({ secretKeyRef: { name: "sdk-env", key } });
+    await Promise.all([
+      runPod(
+        ns,
+        sdkPod("sdk-file", images, w, proxy.url, FILE_CONSUMERS, {
+          env: [{ name: "AWS_SHARED_CREDENTIALS_FILE", value: "/var/run/aws/credentials" }],
+          mounts: [{ name: "aws", mountPath: "/var/run/aws", readOnly: true }],
+          volumes: [{ name: "aws", secret: { secretName: "sdk-file" } }],
+        }),
+      ),
+      runPod(
+        ns,
+        sdkPod("sdk-env", images, w, proxy.url, ENV_CONSUMERS, {
+          env: [
+            { name: "AWS_ACCESS_KEY_ID", valueFrom: keyRef("awsAccessKeyId") },
+            { name: "AWS_SECRET_ACCESS_KEY", valueFrom: keyRef("awsSecretAccessKey") },
+            { name: "AWS_SESSION_TOKEN", valueFrom: keyRef("awsSessionToken") },
+          ],
+        }),
+      ),
+    ]);
+
+    // Measure only what every consumer lived through: from the first call of the slowest one on.
+    const containers = [
+      ...FILE_CONSUMERS.map((c) => ["sdk-file", containerName(c)] as const),
+      ...ENV_CONSUMERS.map((c) => ["sdk-env", containerName(c)] as const),
+    ];
+    await eventually(
+      "every consumer's first call",
+      async () => {
+        const logs = await Promise.all(containers.map(([pod, c]) => containerLog(ns, pod, c)));
+        return logs.every((lines) => lines.some((l) => l.result !== undefined)) ? true : undefined;
+      },
+      120_000,
+      1_000,
+    );
+    // Our File Secret's writes (key fingerprint → last-refresh-time), until it was rewritten REFRESHES times and the
+    // env Pod's credentials have been expired for a few calls.
+    const writes = new Map<string, number>();
+    let envKey: string | undefined;
+    await eventually(
+      `${REFRESHES} rewrites of the File Secret and the Map Secret's first credentials expired`,
+      async () => {
+        const secret = await readSecret(ns, "sdk-file");
+        const text = Buffer.from(secret?.data?.credentials ?? "", "base64").toString("utf8");
+        const id = /aws_access_key_id=(\S+)/.exec(text)?.[1];
+        const key = id === undefined ? undefined : fingerprint(id);
+        const written = Date.parse(secret?.metadata?.annotations?.[LAST_REFRESH] ?? "");
+        if (key && !writes.has(key)) writes.set(key, written);
+        envKey ??= (await containerLog(ns, "sdk-env", "go-client")).find((l) => l.key)?.key;
+        const envExpiry = envKey ? issuedExpiry(proxy).get(envKey) : undefined;
+        const done =
+          writes.size >= REFRESHES + 1 && envExpiry !== undefined && Date.now() > envExpiry + 5_000;
+        return done ? true : undefined;
+      },
+      (REFRESHES + 3) * LIFETIME_SECONDS * 1000,
+      500,
+    );
+    // The first key seen was written before every consumer ran: measure only the rewrites after it.
+    const expiry = issuedExpiry(proxy);
+    const rewrites = [...writes.keys()].slice(1);
+    // Every container's calls after the kubelet put the last rewrite into the (shared) mounted file.
+    const fileLogs = await eventually(
+      "every container reading the last rewritten file",
+      async () => {
+        const logs = await Promise.all(
+          FILE_CONSUMERS.map((c) => containerLog(ns, "sdk-file", containerName(c))),
+        );
+        const last = rewrites.at(-1);
+        return logs.every((lines) => lines.some((l) => l.fileKey === last)) ? logs : undefined;
+      },
+      30_000,
+      1_000,
+    );
+
+    for (const [i, c] of FILE_CONSUMERS.entries()) {
+      const a = analyse(fileLogs[i]!);
+      const first = a.calls[0]!;
+      const firstExpiry = expiry.get(first.key!)!;
+      assert.ok(firstExpiry, `${containerName(c)}: its first key was issued by STS`);
+      const rows = rewrites.map((key) => {
+        const visible = a.fileSeen.get(key);
+        const usedAt = a.used.get(key);
+        return (
+          `${key}: written→file ${visible ? seconds(visible - writes.get(key)!) : "?"} s, ` +
+          `file→used ${visible && usedAt ? seconds(usedAt - visible) : "never"}`
+        );
+      });
+      t.diagnostic(
+        `File ${containerName(c)} (${first.sdk}): ${a.ok} ok, ${a.expired} expired, ${a.errors} other errors; ${rows.join("; ")}`,
+      );
+      if (c.mode === "client") {
+        for (const key of rewrites)
+          assert.ok(a.fileSeen.has(key), `${containerName(c)}: the kubelet put ${key} into the mounted file`);
+        assert.deepEqual(
+          [...a.used.keys()],
+          [first.key],
+          `${containerName(c)}: signs with its first key only`,
+        );
+        const late = a.calls.filter((l) => Date.parse(l.time) > firstExpiry + 2_000);
+        assert.ok(late.length > 0, `${containerName(c)}: made calls after its key expired`);
+        assert.deepEqual(
+          late.map((l) => l.result).filter((r) => r !== "expired"),
+          [],
+          `${containerName(c)}: every call after expiry failed ExpiredToken (stale until restart)`,
+        );
+      } else {
+        assert.equal(a.expired + a.errors, 0, `${containerName(c)}: no call failed`);
+        // A slow consumer (the AWS CLI starts a Python process per call) may miss a short-lived file; each call
+        // signs with a key the file held, and the process moved on to rewritten files without a restart.
+        const fromFile = [...a.used.keys()].filter((key) => a.fileSeen.has(key) || !rewrites.includes(key));
+        assert.deepEqual([...a.used.keys()], fromFile, `${containerName(c)}: signs with keys the file held`);
+        const switched = rewrites.filter((key) => a.used.has(key));
+        assert.ok(
+          switched.length >= 1,
+          `${containerName(c)}: signed with a rewritten file's key, without restart`,
+        );
+      }
+    }
+
+    for (const c of ENV_CONSUMERS) {
+      const a = analyse(await containerLog(ns, "sdk-env", containerName(c)));
+      const first = a.calls[0]!;
+      const firstExpiry = expiry.get(first.key!)!;
+      t.diagnostic(
+        `Map/env ${containerName(c)} (${first.sdk}): ${a.ok} ok, ${a.expired} expired, ${a.errors} other errors`,
+      );
+      assert.deepEqual([...a.used.keys()], [first.key], `env ${containerName(c)}: one key for life`);
+      const late = a.calls.filter((l) => Date.parse(l.time) > firstExpiry + 2_000);
+      assert.ok(
+        late.length > 0 && late.every((l) => l.result === "expired"),
+        `env ${containerName(c)}: expired after expiry`,
+      );
+    }
+  });
+});
