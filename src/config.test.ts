@@ -53,6 +53,7 @@ describe("parseConfig defaults", () => {
       instance: "host-1",
       namespacePermissions: false,
       clusterAssumeRoles: false,
+      serviceAccounts: false,
       sessionTags: false,
       clusterName: "",
       logLevel: "info",

@@ -183,6 +183,13 @@ export const FLAGS = [
     help: "Also reconcile ClusterAWSAssumeRoles: one Secret in every namespace a selector matches (watches Namespaces)",
   },
   {
+    flag: "service-accounts",
+    env: "SERVICE_ACCOUNTS",
+    kind: "boolean",
+    default: "false",
+    help: "Add EcrDockerConfigJson Secrets to the imagePullSecrets of the ServiceAccounts their spec.serviceAccounts lists (needs patch on ServiceAccounts)",
+  },
+  {
     flag: "session-tags",
     env: "SESSION_TAGS",
     kind: "boolean",
@@ -230,6 +237,7 @@ export interface Config {
   instance: string;
   namespacePermissions: boolean;
   clusterAssumeRoles: boolean;
+  serviceAccounts: boolean;
   sessionTags: boolean;
   clusterName: string;
   logLevel: "debug" | "info" | "warn" | "error";

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     observer: metrics.reconcile(),
     clusterAssumeRoles: config.clusterAssumeRoles,
     clusterObserver: metrics.cluster(),
+    serviceAccounts: config.serviceAccounts,
     queueMetrics: metrics.queue(() => controller.queue.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,

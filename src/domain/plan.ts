@@ -8,7 +8,7 @@ import { refreshTime, stableRandom } from "./schedule.ts";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY_VALUE = "aws-assume-role-operator";
 
-const PREFIX = "aws-assume-role.pincette.net";
+export const PREFIX = "aws-assume-role.pincette.net";
 /** Annotations the operator writes on its Secrets (never credentials). */
 export const SecretAnnotation = {
   roleArn: `${PREFIX}/role-arn`,

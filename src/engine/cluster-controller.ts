@@ -30,6 +30,8 @@ export interface ClusterControllerOptions extends Omit<
   requestTimeoutMs?: number;
   /** Deadline of one reconcile (all its writes included): every outside call is aborted then. */
   reconcileTimeoutMs: number;
+  /** Every resource event, for the ServiceAccount wiring. */
+  onResource?: (r: ClusterAWSAssumeRole, deleted: boolean) => void;
 }
 
 export class ClusterController {
@@ -40,10 +42,12 @@ export class ClusterController {
   private readonly metadataHashes = new Map<string, string>();
   /** Hash of labels and annotations per namespace, to requeue only when something a selector reads changed. */
   private readonly namespaceHashes = new Map<string, string>();
+  private readonly onResource: ((r: ClusterAWSAssumeRole, deleted: boolean) => void) | undefined;
   private working = false;
 
   constructor(o: ClusterControllerOptions) {
     const client = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
+    this.onResource = o.onResource;
     this.informer = new Informer<ClusterAWSAssumeRole>({
       kubeConfig: o.kubeConfig,
       logger: o.logger,
@@ -111,6 +115,7 @@ export class ClusterController {
   }
 
   private resourceChanged(r: ClusterAWSAssumeRole): void {
+    this.onResource?.(r, false);
     const name = r.metadata.name!;
     const metadataHash = contentHash([
       r.metadata.uid,
@@ -126,6 +131,7 @@ export class ClusterController {
   }
 
   private resourceDeleted(r: ClusterAWSAssumeRole): void {
+    this.onResource?.(r, true);
     const name = r.metadata.name!;
     this.metadataHashes.delete(name);
     this.queue.forget(name);
