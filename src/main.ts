@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
   metrics.resourceCount = () => controller.resourceCount();
+  metrics.cachedServiceAccounts = () => controller.wiring.cachedServiceAccounts();
   if (controller.cluster) metrics.clusterResourceCount = () => controller.cluster!.resourceCount();
 
   const elector = config.leaderElect

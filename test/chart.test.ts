@@ -177,7 +177,9 @@ describe("helm lint and template", () => {
     const statusRule = defaults.find((r) => r.resources?.includes("awsassumeroles/status"));
     assert.deepEqual([...statusRule!.verbs].sort(), ["get", "patch", "update"]);
     const resourceRule = defaults.find((r) => r.resources?.includes("awsassumeroles"));
-    assert.deepEqual([...resourceRule!.verbs].sort(), ["get", "list", "watch"]);
+    // patch: the finalizer of spec.serviceAccounts, removable even after the feature is turned off.
+    assert.deepEqual([...resourceRule!.verbs].sort(), ["get", "list", "patch", "watch"]);
+    assert.ok(!defaults.some((r) => r.resources?.includes("serviceaccounts")), "serviceaccounts by default");
 
     const withPermissions = await rulesOf({ namespacePermissions: "true" });
     const namespaces = withPermissions.find((r) => r.resources?.includes("namespaces"));
@@ -194,12 +196,23 @@ describe("helm lint and template", () => {
 
     const enabled = await rulesOf({ "clusterAssumeRoles.enabled": "true" });
     const resources = enabled.find((r) => r.resources?.includes("clusterawsassumeroles"));
-    assert.deepEqual([...resources!.verbs].sort(), ["get", "list", "watch"]);
+    assert.deepEqual([...resources!.verbs].sort(), ["get", "list", "patch", "watch"]);
     const status = enabled.find((r) => r.resources?.includes("clusterawsassumeroles/status"));
     assert.deepEqual([...status!.verbs].sort(), ["get", "patch", "update"]);
     const namespaces = enabled.find((r) => r.resources?.includes("namespaces"));
     assert.deepEqual([...namespaces!.verbs].sort(), ["get", "list", "watch"]);
     assert.ok((await argsOf({ "clusterAssumeRoles.enabled": "true" })).includes("--cluster-assume-roles"));
+  });
+
+  test("ServiceAccounts are granted (get, list, watch, patch), and the flag passed, only with serviceAccounts.enabled", async () => {
+    const rulesOf = async (set: Record<string, string>) =>
+      only<k8s.V1ClusterRole>(await renderChart({ set }), "ClusterRole").rules!;
+    assert.ok(!(await argsOf()).includes("--service-accounts"));
+    const enabled = await rulesOf({ "serviceAccounts.enabled": "true" });
+    const rule = enabled.find((r) => r.resources?.includes("serviceaccounts"));
+    assert.deepEqual(rule?.apiGroups, [""]);
+    assert.deepEqual([...rule!.verbs].sort(), ["get", "list", "patch", "watch"]);
+    assert.ok((await argsOf({ "serviceAccounts.enabled": "true" })).includes("--service-accounts"));
   });
 
   test("the leader-election Role is namespaced to the release and covers Leases only; none without leader election", async () => {

@@ -211,3 +211,32 @@ test("without --service-accounts a resource listing ServiceAccounts says the fea
     ),
   );
 });
+
+test("only listed and wired ServiceAccounts are cached, however many unrelated ones exist", async (t) => {
+  const ns = await freshNamespace(t);
+  const w = await world();
+  await createServiceAccount(ns, "builder");
+  const op = await startOperator(t, { namespaces: [ns], args: ARGS, endpoints: true });
+  releaseOnExit(t, ns, "pull");
+  await createResource(ns, "pull", pullSpec(["builder"]));
+  await pullSecretsBecome(ns, "builder", ["pull"]);
+  for (let i = 0; i < 200; i += 20) {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, j) =>
+        w.core.createNamespacedServiceAccount({
+          namespace: ns,
+          body: { metadata: { name: `unrelated-${i + j}` } },
+        }),
+      ),
+    );
+  }
+  // The watch of the listed name sees a ServiceAccount event only for "builder": touch it, and wait for that.
+  await kubectl(["-n", ns, "annotate", "sa", "builder", "touched=yes"]);
+  const cached = await eventually("the cached ServiceAccounts gauge", async () => {
+    const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+    const m = /^aws_assume_role_cached_service_accounts (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  });
+  // "builder" once in its name's watch and once in the watch of ServiceAccounts carrying our record.
+  assert.equal(cached, 2, "200 unrelated ServiceAccounts are not cached");
+});
