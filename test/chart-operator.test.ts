@@ -98,9 +98,29 @@ test("with serviceAccounts.enabled the chart's RBAC is enough to wire the pull s
 });
 
 test("an operator not allowed to patch ServiceAccounts does not keep a resource from being deleted", async (t) => {
-  // The chart without serviceAccounts.enabled, but the flag passed anyway: every ServiceAccount request is a 403.
+  // The chart without serviceAccounts.enabled, plus patch on the resources (as if the rule on ServiceAccounts had
+  // been taken away while finalizers exist), and the flag passed: every ServiceAccount request is a 403.
   const chart = await installChart(t, {});
   const ns = await freshNamespace(t, {});
+  const rbac = (await world()).kubeConfig.makeApiClient(k8s.RbacAuthorizationV1Api);
+  const name = `${chart.release}-patch-resources`;
+  await rbac.createClusterRole({
+    body: {
+      metadata: { name },
+      rules: [{ apiGroups: ["pincette.net"], resources: ["awsassumeroles"], verbs: ["patch"] }],
+    },
+  });
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+      subjects: [{ kind: "ServiceAccount", name: "aws-assume-role-controller", namespace: chart.namespace }],
+    },
+  });
+  t.after(async () => {
+    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
+    await rbac.deleteClusterRole({ name }).catch(() => undefined);
+  });
   await startOperator(t, {
     namespaces: [ns],
     env: { KUBECONFIG: chart.kubeConfigFile },

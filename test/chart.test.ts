@@ -177,8 +177,7 @@ describe("helm lint and template", () => {
     const statusRule = defaults.find((r) => r.resources?.includes("awsassumeroles/status"));
     assert.deepEqual([...statusRule!.verbs].sort(), ["get", "patch", "update"]);
     const resourceRule = defaults.find((r) => r.resources?.includes("awsassumeroles"));
-    // patch: the finalizer of spec.serviceAccounts, removable even after the feature is turned off.
-    assert.deepEqual([...resourceRule!.verbs].sort(), ["get", "list", "patch", "watch"]);
+    assert.deepEqual([...resourceRule!.verbs].sort(), ["get", "list", "watch"]);
     assert.ok(!defaults.some((r) => r.resources?.includes("serviceaccounts")), "serviceaccounts by default");
 
     const withPermissions = await rulesOf({ namespacePermissions: "true" });
@@ -196,7 +195,7 @@ describe("helm lint and template", () => {
 
     const enabled = await rulesOf({ "clusterAssumeRoles.enabled": "true" });
     const resources = enabled.find((r) => r.resources?.includes("clusterawsassumeroles"));
-    assert.deepEqual([...resources!.verbs].sort(), ["get", "list", "patch", "watch"]);
+    assert.deepEqual([...resources!.verbs].sort(), ["get", "list", "watch"]);
     const status = enabled.find((r) => r.resources?.includes("clusterawsassumeroles/status"));
     assert.deepEqual([...status!.verbs].sort(), ["get", "patch", "update"]);
     const namespaces = enabled.find((r) => r.resources?.includes("namespaces"));
@@ -213,6 +212,16 @@ describe("helm lint and template", () => {
     assert.deepEqual(rule?.apiGroups, [""]);
     assert.deepEqual([...rule!.verbs].sort(), ["get", "list", "patch", "watch"]);
     assert.ok((await argsOf({ "serviceAccounts.enabled": "true" })).includes("--service-accounts"));
+    // The finalizer: patch on the resources, only with the feature (the cluster kind only when it is on too).
+    const patch = (rules: typeof enabled) =>
+      rules
+        .filter((r) => r.verbs.includes("patch") && r.apiGroups?.includes("pincette.net"))
+        .flatMap((r) => r.resources!)
+        .filter((x) => !x.includes("/"));
+    assert.deepEqual(patch(enabled), ["awsassumeroles"]);
+    const both = await rulesOf({ "serviceAccounts.enabled": "true", "clusterAssumeRoles.enabled": "true" });
+    assert.deepEqual(patch(both), ["awsassumeroles", "clusterawsassumeroles"]);
+    assert.deepEqual(patch(await rulesOf({ "clusterAssumeRoles.enabled": "true" })), []);
   });
 
   test("the leader-election Role is namespaced to the release and covers Leases only; none without leader election", async () => {

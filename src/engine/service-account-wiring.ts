@@ -377,17 +377,34 @@ export class ServiceAccountWiring {
     const finalizers = resource.metadata.finalizers ?? [];
     if (resource.metadata.deletionTimestamp) {
       if (finalizers.includes(SERVICE_ACCOUNTS_FINALIZER)) {
+        const kind = kindOf(resource) === KIND ? "aar" : "caar";
+        const where = resource.metadata.namespace ? ` -n ${resource.metadata.namespace}` : "";
+        try {
+          await this.setFinalizers(
+            resource,
+            finalizers.filter((f) => f !== SERVICE_ACCOUNTS_FINALIZER),
+            signal,
+          );
+        } catch (err) {
+          // The chart grants patch on the resources only with serviceAccounts.enabled: say how to let it go.
+          if (!isForbidden(err)) throw err;
+          this.event(
+            resource,
+            "Warning",
+            Reason.ServiceAccountsNotCleaned,
+            `The operator runs without --service-accounts and may not remove its finalizer ` +
+              `(${apiErrorMessage(err)}): remove it with kubectl patch ${kind} ${resource.metadata.name}${where} ` +
+              `--type=merge -p '{"metadata":{"finalizers":null}}'; entries it added for Secret ` +
+              `${resource.spec.secretName} remain in imagePullSecrets`,
+          );
+          throw err;
+        }
         this.event(
           resource,
           "Warning",
           Reason.ServiceAccountsNotCleaned,
           `The operator runs without --service-accounts: imagePullSecrets entries for Secret ` +
             `${resource.spec.secretName} that it added earlier remain; the resource is deleted anyway`,
-        );
-        await this.setFinalizers(
-          resource,
-          finalizers.filter((f) => f !== SERVICE_ACCOUNTS_FINALIZER),
-          signal,
         );
       }
       return done();
