@@ -317,11 +317,7 @@ export class ServiceAccountWiring {
     }
 
     if (!wants && hasFinalizer && failures.length === 0) {
-      await this.setFinalizers(
-        resource,
-        finalizers.filter((f) => f !== SERVICE_ACCOUNTS_FINALIZER),
-        signal,
-      );
+      await this.dropFinalizer(resource, signal);
     }
     const status = wants ? summary(wiredCount, missing, failures, names.length * targets.length) : undefined;
     await this.writeStatus(resource, status, signal);
@@ -360,11 +356,7 @@ export class ServiceAccountWiring {
           `the resource is deleted anyway`,
       );
     }
-    await this.setFinalizers(
-      resource,
-      finalizers.filter((f) => f !== SERVICE_ACCOUNTS_FINALIZER),
-      signal,
-    );
+    await this.dropFinalizer(resource, signal);
     return done();
   }
 
@@ -380,11 +372,7 @@ export class ServiceAccountWiring {
         const kind = kindOf(resource) === KIND ? "aar" : "caar";
         const where = resource.metadata.namespace ? ` -n ${resource.metadata.namespace}` : "";
         try {
-          await this.setFinalizers(
-            resource,
-            finalizers.filter((f) => f !== SERVICE_ACCOUNTS_FINALIZER),
-            signal,
-          );
+          await this.dropFinalizer(resource, signal);
         } catch (err) {
           // The chart grants patch on the resources only with serviceAccounts.enabled: say how to let it go.
           if (!isForbidden(err)) throw err;
@@ -495,6 +483,11 @@ export class ServiceAccountWiring {
 
   private liveScopes(namespace: string): (string | undefined)[] {
     return namespace ? [namespace] : this.scopes;
+  }
+
+  private dropFinalizer(resource: Owner, signal?: AbortSignal): Promise<void> {
+    const rest = (resource.metadata.finalizers ?? []).filter((f) => f !== SERVICE_ACCOUNTS_FINALIZER);
+    return this.setFinalizers(resource, rest, signal);
   }
 
   private async setFinalizers(resource: Owner, finalizers: string[], signal?: AbortSignal): Promise<void> {
