@@ -8,7 +8,8 @@
 // (so the benchmark can read its CPU time) and exits 0 if nothing failed.
 import { parseArgs } from "node:util";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { Watch } from "@kubernetes/client-node";
+import { PooledKubeConfig } from "../src/kube/kubeconfig.ts";
 import type { V1Secret } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from "../src/api/schema.ts";
 import type { AWSAssumeRole } from "../src/api/schema.ts";
@@ -39,7 +40,7 @@ setTimeout(() => {
   process.exit(1);
 }, Number(values["timeout-ms"]));
 
-const kubeConfig = new KubeConfig();
+const kubeConfig = new PooledKubeConfig(); // the operator's transport: one connection pool
 kubeConfig.loadFromDefault();
 const secrets = new SecretClient(kubeConfig);
 const status = new AWSAssumeRoleClient(kubeConfig);

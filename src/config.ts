@@ -190,6 +190,27 @@ export const FLAGS = [
     help: "Add EcrDockerConfigJson Secrets to the imagePullSecrets of the ServiceAccounts their spec.serviceAccounts lists (needs patch on ServiceAccounts)",
   },
   {
+    flag: "rollout-restart",
+    env: "ROLLOUT_RESTART",
+    kind: "boolean",
+    default: "false",
+    help: "Honour spec.rolloutRestart: restart the Deployments, StatefulSets and DaemonSets that read a Secret once per new credential set (watches those kinds)",
+  },
+  {
+    flag: "rollout-restart-spacing-ms",
+    env: "ROLLOUT_RESTART_SPACING_MS",
+    kind: "number",
+    default: "30000",
+    help: "Longest time between two restarts for one Secret (shorter when the old credentials' remaining lifetime requires; at least 1000)",
+  },
+  {
+    flag: "rollout-restart-min-seconds",
+    env: "ROLLOUT_RESTART_MIN_SECONDS",
+    kind: "number",
+    default: "120",
+    help: "Least time a rollout is given before the old credentials expire (Deployments: at least their progressDeadlineSeconds)",
+  },
+  {
     flag: "session-tags",
     env: "SESSION_TAGS",
     kind: "boolean",
@@ -238,6 +259,9 @@ export interface Config {
   namespacePermissions: boolean;
   clusterAssumeRoles: boolean;
   serviceAccounts: boolean;
+  rolloutRestart: boolean;
+  rolloutRestartSpacingMs: number;
+  rolloutRestartMinSeconds: number;
   sessionTags: boolean;
   clusterName: string;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -330,6 +354,8 @@ function validate(c: Config): void {
   range("ecr-burst", c.ecrBurst, 1, 10_000);
   range("watch-stall-seconds", c.watchStallSeconds, 5, 86_400);
   range("relist-seconds", c.relistSeconds, 0, 86_400 * 7);
+  range("rollout-restart-spacing-ms", c.rolloutRestartSpacingMs, 1000, 3_600_000);
+  range("rollout-restart-min-seconds", c.rolloutRestartMinSeconds, 0, 86_400);
   if (!["debug", "info", "warn", "error"].includes(c.logLevel)) {
     throw new ConfigError(
       `--log-level must be debug, info, warn or error, not ${JSON.stringify(c.logLevel)}`,

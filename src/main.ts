@@ -1,6 +1,5 @@
 // Wiring only: read the config, build the adapters, start the engine, handle signals.
 import { hostname } from "node:os";
-import { KubeConfig } from "@kubernetes/client-node";
 import { ConfigError, parseConfig } from "./config.ts";
 import type { Config } from "./config.ts";
 import { SdkAwsAccess } from "./aws/aws.ts";
@@ -12,6 +11,7 @@ import { SecretClient } from "./kube/secrets.ts";
 import { startHealthServer, startMetricsServer } from "./ops/http.ts";
 import { createLogger } from "./ops/logging.ts";
 import { Metrics } from "./ops/metrics.ts";
+import { PooledKubeConfig } from "./kube/kubeconfig.ts";
 
 const SHUTDOWN_LIMIT_MS = 9_000;
 
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(config.logLevel);
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = new PooledKubeConfig();
   kubeConfig.loadFromDefault();
 
   const limiters = new RateLimiters({
@@ -59,6 +59,15 @@ async function main(): Promise<void> {
     clusterAssumeRoles: config.clusterAssumeRoles,
     clusterObserver: metrics.cluster(),
     serviceAccounts: config.serviceAccounts,
+    ...(config.rolloutRestart
+      ? {
+          rolloutRestart: {
+            maxSpacingMs: config.rolloutRestartSpacingMs,
+            minRolloutSeconds: config.rolloutRestartMinSeconds,
+            observer: metrics.restarts(),
+          },
+        }
+      : {}),
     queueMetrics: metrics.queue(() => controller.queue.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,

@@ -224,6 +224,19 @@ describe("helm lint and template", () => {
     assert.deepEqual(patch(await rulesOf({ "clusterAssumeRoles.enabled": "true" })), []);
   });
 
+  test("workloads in apps are granted get/list/watch/patch, and the flag passed, only with rolloutRestart.enabled", async () => {
+    const rulesOf = async (set: Record<string, string>) =>
+      only<k8s.V1ClusterRole>(await renderChart({ set }), "ClusterRole").rules!;
+    assert.ok(!(await rulesOf({})).some((r) => r.apiGroups?.includes("apps")));
+    assert.ok(!(await argsOf()).includes("--rollout-restart"));
+    const apps = (await rulesOf({ "rolloutRestart.enabled": "true" })).find((r) =>
+      r.apiGroups?.includes("apps"),
+    );
+    assert.deepEqual([...apps!.resources!].sort(), ["daemonsets", "deployments", "statefulsets"]);
+    assert.deepEqual([...apps!.verbs].sort(), ["get", "list", "patch", "watch"]);
+    assert.ok((await argsOf({ "rolloutRestart.enabled": "true" })).includes("--rollout-restart"));
+  });
+
   test("the leader-election Role is namespaced to the release and covers Leases only; none without leader election", async () => {
     const objects = await renderChart({ namespace: "ops" });
     const role = only<k8s.V1Role>(objects, "Role");

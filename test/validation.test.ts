@@ -177,3 +177,41 @@ test("the cluster kind rejects serviceAccounts without EcrDockerConfigJson too, 
     manifest("EcrDockerConfigJson", { ecrRepositoryUrl: ECR_URL }),
   );
 });
+
+test("rolloutRestart: consumers defaults to None, and a bad consumers, kind, name or a repeated target is refused in words", async (t) => {
+  const ns = await freshNamespace(t);
+  await ensureCrd();
+  await kubectl(
+    ["apply", "-n", ns, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "pincette.net/v1",
+      kind: "AWSAssumeRole",
+      metadata: { name: "restarts" },
+      spec: { ...VALID, rolloutRestart: { targets: [{ kind: "Deployment", name: "app" }] } },
+    }),
+  );
+  assert.equal((await getResource(ns, "restarts")).spec.rolloutRestart?.consumers, "None");
+
+  const consumers = await rejection({ ...VALID, rolloutRestart: { consumers: "Volumes" } });
+  assert.match(consumers, /spec\.rolloutRestart\.consumers: Unsupported value: "Volumes"/);
+  assert.match(consumers, /supported values: "None", "Env", "All"/);
+  const kind = await rejection({ ...VALID, rolloutRestart: { targets: [{ kind: "Job", name: "x" }] } });
+  assert.match(kind, /spec\.rolloutRestart\.targets\[0\]\.kind: Unsupported value: "Job"/);
+  assert.match(kind, /"Deployment", "StatefulSet", "DaemonSet"/);
+  const name = await rejection({
+    ...VALID,
+    rolloutRestart: { targets: [{ kind: "Deployment", name: "My_App" }] },
+  });
+  assertReadable(name, "rolloutRestart.targets[0].name");
+  assert.match(name, /must be a workload name/);
+  const twice = await rejection({
+    ...VALID,
+    rolloutRestart: {
+      targets: [
+        { kind: "Deployment", name: "app" },
+        { kind: "Deployment", name: "app" },
+      ],
+    },
+  });
+  assert.match(twice, /each workload may be named only once in targets/);
+});

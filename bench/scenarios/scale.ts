@@ -30,6 +30,23 @@ interface Step {
   added: number;
 }
 
+/** `work`, or an error as soon as the operator exits first (naming the cgroup's OOM kills and how far it got). */
+async function whileAlive<T>(
+  op: OperatorProcess,
+  cgroup: string,
+  work: Promise<T>,
+  progress: () => string,
+): Promise<T> {
+  const died = op.exited.then((code): never => {
+    throw new Error(
+      `the operator exited (${op.child.signalCode ?? `code ${code}`}) at ${progress()}; ` +
+        `cgroup OOM kills: ${cgroupStat(cgroup).oomKills}`,
+    );
+  });
+  died.catch(() => undefined); // the operator's normal stop at the end is not an error
+  return Promise.race([work, died]);
+}
+
 function cgroupStat(dir: string): { failcnt: number; oomKills: number; maxUsage: number } {
   const oom = readFileSync(join(dir, "memory.oom_control"), "utf8");
   return {
@@ -81,13 +98,24 @@ export async function scale(ctx: BenchContext): Promise<void> {
       const t = Date.now();
       if (size > have) {
         await createResources(namespace, names.slice(have, size), o.createConcurrency);
-        await tracker.waitFor(
-          `${size} resources Ready`,
-          () => tracker.readyCount() >= size,
-          timeoutMs(o),
+        // An operator killed by the cgroup's OOM killer ends the run at once, not at the step's timeout.
+        await whileAlive(
+          op,
+          cgroup,
+          tracker.waitFor(
+            `${size} resources Ready`,
+            () => tracker.readyCount() >= size,
+            timeoutMs(o),
+            () => `${tracker.readyCount()}/${size} Ready`,
+          ),
           () => `${tracker.readyCount()}/${size} Ready`,
         );
-        await op.waitForIdle(size, timeoutMs(o));
+        await whileAlive(
+          op,
+          cgroup,
+          op.waitForIdle(size, timeoutMs(o)),
+          () => `${tracker.readyCount()}/${size} Ready`,
+        );
       }
       const issueMs = Date.now() - t;
       const cpuSeconds = op.cpuSeconds() - cpu0;

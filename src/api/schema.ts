@@ -42,6 +42,45 @@ export interface AWSAssumeRoleSpec {
   serviceAccounts?: string[];
   /** Optional in the type because objects built in code may omit it; the API server always defaults it. */
   durationSeconds?: number;
+  /** Restart the workloads that read the Secret after each refresh (issue 12; docs/rollout-restart.md). */
+  rolloutRestart?: RolloutRestartSpec;
+}
+
+export const ROLLOUT_RESTART_CONSUMERS = ["None", "Env", "All"] as const;
+export type RolloutRestartConsumers = (typeof ROLLOUT_RESTART_CONSUMERS)[number];
+export const WORKLOAD_KINDS = ["Deployment", "StatefulSet", "DaemonSet"] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+/** At most this many workloads are listed in status.rolloutRestart.restarts (the most recent ones). */
+export const MAX_LISTED_RESTARTS = 20;
+
+export interface RolloutRestartTarget {
+  kind: WorkloadKind;
+  name: string;
+}
+
+export interface RolloutRestartSpec {
+  /** Which discovered consumers to restart: None (default), Env (env/envFrom) or All (also volume mounts). */
+  consumers?: RolloutRestartConsumers;
+  /** Workloads restarted in addition to the discovered ones (in the Secret's namespace). */
+  targets?: RolloutRestartTarget[];
+}
+
+/** One workload's last restart (or attempt), in status.rolloutRestart.restarts. */
+export interface WorkloadRestart {
+  namespace: string;
+  kind: WorkloadKind;
+  name: string;
+  /** Restarted, Failed, Forbidden or NotFound. */
+  outcome: string;
+  /** RFC 3339 date-time. */
+  time: string;
+  message?: string;
+}
+
+export interface RolloutRestartStatus {
+  /** One condition, WorkloadsRestarted: True while every restart due was done in time. */
+  conditions?: Condition[];
+  restarts?: WorkloadRestart[];
 }
 
 /** One entry of status.conditions, shaped like metav1.Condition. */
@@ -66,6 +105,8 @@ export interface AWSAssumeRoleStatus {
   nextRefreshTime?: string;
   effectiveDurationSeconds?: number;
   serviceAccounts?: ServiceAccountsStatus;
+  /** Written by the rollout restarter only (its own merge patch), never by the credential reconcile. */
+  rolloutRestart?: RolloutRestartStatus;
 }
 
 /** How the wiring of spec.serviceAccounts stands (written apart from the rest of status, by its own merge patch). */
@@ -127,6 +168,7 @@ export const SPEC_KEYS = [
   "ecrRepositoryUrls",
   "serviceAccounts",
   "durationSeconds",
+  "rolloutRestart",
 ] as const satisfies readonly (keyof AWSAssumeRoleSpec)[];
 
 export const STATUS_KEYS = [
@@ -139,6 +181,7 @@ export const STATUS_KEYS = [
   "nextRefreshTime",
   "effectiveDurationSeconds",
   "serviceAccounts",
+  "rolloutRestart",
 ] as const satisfies readonly (keyof AWSAssumeRoleStatus)[];
 
 export const CONDITION_KEYS = [
@@ -224,6 +267,62 @@ export function mustMatch(pattern: string, message: string): { rule: string; mes
   if (pattern.includes("'")) throw new Error(`pattern ${pattern} cannot be embedded in a CEL raw string`);
   return [{ rule: `self.matches(r'${pattern}')`, message }];
 }
+
+const WORKLOAD_NAME_MESSAGE =
+  "must be a workload name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+
+export const ROLLOUT_RESTART_SCHEMA: JSONSchemaProps = {
+  type: "object",
+  description:
+    "Restart the workloads that read the Secret once per new set of credentials, as 'kubectl rollout restart' " +
+    "does (a Pod template annotation), after the new Secret is written. Restarts of several workloads are " +
+    "spread out; an operator restart restarts nothing. Needs the operator's --rollout-restart.",
+  properties: {
+    consumers: {
+      type: "string",
+      description:
+        "Which workloads in the Secret's namespace are found and restarted: 'None' (default) none; 'Env' the " +
+        "Deployments, StatefulSets and DaemonSets whose Pod template reads the Secret through " +
+        "env[].valueFrom.secretKeyRef or envFrom[].secretRef; 'All' also those mounting it as a volume (for SDKs " +
+        "that never re-read a credentials file).",
+      enum: [...ROLLOUT_RESTART_CONSUMERS],
+      default: "None",
+    },
+    targets: {
+      type: "array",
+      description:
+        "Workloads in the Secret's namespace to restart in addition to the discovered ones. A named workload " +
+        "that does not exist is reported in status and events.",
+      maxItems: 32,
+      "x-kubernetes-list-type": "atomic",
+      items: {
+        type: "object",
+        description: "A Deployment, StatefulSet or DaemonSet by name.",
+        required: ["kind", "name"],
+        properties: {
+          kind: {
+            type: "string",
+            description: "Deployment, StatefulSet or DaemonSet.",
+            enum: [...WORKLOAD_KINDS],
+          },
+          name: {
+            type: "string",
+            description: "Name of the workload, in the Secret's namespace.",
+            minLength: 1,
+            maxLength: 253,
+            "x-kubernetes-validations": mustMatch(SECRET_NAME_PATTERN, WORKLOAD_NAME_MESSAGE),
+          },
+        },
+      },
+      "x-kubernetes-validations": [
+        {
+          rule: "self.all(a, self.exists_one(b, a.kind == b.kind && a.name == b.name))",
+          message: "each workload may be named only once in targets",
+        },
+      ],
+    },
+  },
+};
 
 export const SPEC_SCHEMA: JSONSchemaProps = {
   type: "object",
@@ -450,6 +549,7 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
       minimum: MIN_DURATION_SECONDS,
       maximum: MAX_DURATION_SECONDS,
     },
+    rolloutRestart: ROLLOUT_RESTART_SCHEMA,
   },
   "x-kubernetes-validations": [
     {
@@ -602,6 +702,46 @@ export const STATUS_SCHEMA: JSONSchemaProps = {
           items: { type: "string", description: "A missing ServiceAccount, as namespace/name." },
         },
         message: { type: "string", description: "The state in words, for example that the feature is off." },
+      },
+    },
+    rolloutRestart: {
+      type: "object",
+      description:
+        "What spec.rolloutRestart did: whether restarts are done in time, and the latest per workload.",
+      properties: {
+        conditions: {
+          type: "array",
+          description:
+            "'WorkloadsRestarted': True while every restart due was done and fits the old credentials' " +
+            "remaining lifetime; False with the reason (RestartWindowShort, RestartForbidden, TargetNotFound, " +
+            "RestartFailed) otherwise.",
+          maxItems: 4,
+          items: CONDITION_SCHEMA,
+          "x-kubernetes-list-type": "map",
+          "x-kubernetes-list-map-keys": ["type"],
+        },
+        restarts: {
+          type: "array",
+          description: `The latest restart (or attempt) per workload, most recent first, at most ${MAX_LISTED_RESTARTS}.`,
+          maxItems: MAX_LISTED_RESTARTS,
+          items: {
+            type: "object",
+            description: "One workload's latest restart or attempt.",
+            required: ["namespace", "kind", "name", "outcome", "time"],
+            properties: {
+              namespace: { type: "string", description: "The workload's namespace." },
+              kind: { type: "string", description: "Deployment, StatefulSet or DaemonSet." },
+              name: { type: "string", description: "The workload's name." },
+              outcome: {
+                type: "string",
+                description:
+                  "Restarted, Failed, Forbidden (RBAC) or NotFound (a named target that does not exist).",
+              },
+              time: { type: "string", format: "date-time", description: "When it happened." },
+              message: { type: "string", description: "Details of a failure.", maxLength: 1024 },
+            },
+          },
+        },
       },
     },
   },

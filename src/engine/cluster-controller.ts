@@ -32,6 +32,8 @@ export interface ClusterControllerOptions extends Omit<
   reconcileTimeoutMs: number;
   /** Every resource event, for the ServiceAccount wiring. */
   onResource?: (r: ClusterAWSAssumeRole, deleted: boolean) => void;
+  /** Told of every spec or metadata change and every delete (rolloutRestart looks at the resource's Secrets). */
+  onResourceChanged?: (r: ClusterAWSAssumeRole, deleted: boolean) => void;
 }
 
 export class ClusterController {
@@ -44,8 +46,10 @@ export class ClusterController {
   private readonly namespaceHashes = new Map<string, string>();
   private readonly onResource: ((r: ClusterAWSAssumeRole, deleted: boolean) => void) | undefined;
   private working = false;
+  private readonly onResourceChanged: ((r: ClusterAWSAssumeRole, deleted: boolean) => void) | undefined;
 
   constructor(o: ClusterControllerOptions) {
+    this.onResourceChanged = o.onResourceChanged;
     const client = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
     this.onResource = o.onResource;
     this.informer = new Informer<ClusterAWSAssumeRole>({
@@ -125,6 +129,7 @@ export class ClusterController {
     ]);
     const statusOnly = this.metadataHashes.get(name) === metadataHash;
     this.metadataHashes.set(name, metadataHash);
+    if (!statusOnly) this.onResourceChanged?.(r, false);
     const failing = r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
     if (statusOnly && (failing || this.reconciler.isOwnStatus(name, r))) return;
     if (this.working) this.queue.add(name);
@@ -133,6 +138,7 @@ export class ClusterController {
   private resourceDeleted(r: ClusterAWSAssumeRole): void {
     this.onResource?.(r, true);
     const name = r.metadata.name!;
+    this.onResourceChanged?.(r, true);
     this.metadataHashes.delete(name);
     this.queue.forget(name);
     this.reconciler.forget(name);

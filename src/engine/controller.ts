@@ -13,6 +13,15 @@ import { Informer } from "../kube/informer.ts";
 import type { InformerHealth, MetaObject } from "../kube/informer.ts";
 import { leanObject } from "../kube/projection.ts";
 import { AWSAssumeRoleClient } from "../kube/resources.ts";
+import { ClusterAWSAssumeRoleClient } from "../kube/cluster-resources.ts";
+import { WorkloadClient, workloadPath } from "../kube/workloads.ts";
+import { WORKLOAD_KINDS } from "../api/schema.ts";
+import type { RolloutRestartStatus, WorkloadKind } from "../api/schema.ts";
+import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
+import { consumedSecrets, workloadProjection } from "../domain/rollout-restart.ts";
+import type { CachedWorkload, RawWorkload } from "../domain/rollout-restart.ts";
+import { RolloutRestarter } from "./rollout-restarter.ts";
+import type { RestartObserver, RestartOwner, WorkloadCache } from "./rollout-restarter.ts";
 import { ClusterController } from "./cluster-controller.ts";
 import type { ClusterObserver } from "./cluster-reconciler.ts";
 import { PermittedRolesWatch } from "./permitted-roles.ts";
@@ -53,7 +62,12 @@ export interface ControllerOptions extends Omit<
   requestTimeoutMs?: number;
   /** Deadline of one reconcile: every outside call it makes is aborted then, and it is retried with backoff. */
   reconcileTimeoutMs?: number;
+  /** rolloutRestart (--rollout-restart): watch workloads and restart those that read our Secrets. */
+  rolloutRestart?: { maxSpacingMs: number; minRolloutSeconds: number; observer?: RestartObserver };
 }
+
+/** The index of the workload caches: Secret name → the workloads whose Pod template reads it. */
+const SECRET_INDEX = "secret";
 
 const DEFAULT_RECONCILE_TIMEOUT_MS = 60_000;
 
@@ -115,6 +129,9 @@ export class Controller {
   private readonly metadataHashes = new Map<string, string>();
   private working = false;
   private cachesStarted: Promise<void> | undefined;
+  /** rolloutRestart: one cache per workload kind, and the restarter. */
+  private readonly workloads: Map<WorkloadKind, InformerGroup<CachedWorkload>> | undefined;
+  readonly restarter: RolloutRestarter | undefined;
 
   constructor(o: ControllerOptions) {
     this.logger = o.logger;
@@ -178,6 +195,7 @@ export class Controller {
       o.clusterAssumeRoles && this.namespaces
         ? new ClusterController({
             ...o,
+            onResourceChanged: (r, deleted) => this.clusterResourceChanged(r, deleted),
             ...(o.clusterObserver ? { observer: o.clusterObserver } : {}),
             secrets: this.secrets,
             namespaces: this.namespaces,
@@ -227,6 +245,115 @@ export class Controller {
       },
       ...(o.queueMetrics ? { metrics: o.queueMetrics } : {}),
     });
+
+    if (o.rolloutRestart) {
+      // Only names and the Secret names a Pod template reads are cached, never the workload itself.
+      const workloads = new Map<WorkloadKind, InformerGroup<CachedWorkload>>();
+      for (const kind of WORKLOAD_KINDS) {
+        const informers = scopes.map(
+          (ns) =>
+            new Informer<CachedWorkload>({
+              ...common,
+              name: `${kind.toLowerCase()}s@${ns ?? "*"}`,
+              path: workloadPath(kind, ns),
+              transform: (obj) => workloadProjection(kind, obj as RawWorkload),
+              indexers: { [SECRET_INDEX]: consumedSecrets },
+              onAdd: (w) => this.workloadChanged(w),
+              onUpdate: (w) => this.workloadChanged(w),
+              onDelete: (w) => this.workloadChanged(w),
+            }),
+        );
+        workloads.set(kind, new InformerGroup(informers, all));
+      }
+      this.workloads = workloads;
+      const cache: WorkloadCache = {
+        get: (kind, namespace, name) => workloads.get(kind)!.get(namespace, name),
+        readers: (namespace, secretName) =>
+          [...workloads.values()].flatMap((g) => g.byIndex(SECRET_INDEX, secretName, namespace)),
+      };
+      const clusterClient = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
+      this.restarter = new RolloutRestarter({
+        secrets: this.secrets,
+        workloads: cache,
+        writer: new WorkloadClient(o.kubeConfig, o.requestTimeoutMs),
+        events: o.events,
+        logger: o.logger,
+        ownerOf: (secret) => this.restartOwner(secret, resourceClient, clusterClient),
+        refreshRatio: o.refreshRatio,
+        maxSpacingMs: o.rolloutRestart.maxSpacingMs,
+        minRolloutSeconds: o.rolloutRestart.minRolloutSeconds,
+        retryMs: o.permanentErrorRetryMs,
+        backoff: o.backoff,
+        ...(o.rolloutRestart.observer ? { observer: o.rolloutRestart.observer } : {}),
+      });
+    }
+  }
+
+  /** The resource that owns an owned Secret, with what rolloutRestart reads and writes of it. */
+  private restartOwner(
+    secret: CachedSecret,
+    resourceClient: AWSAssumeRoleClient,
+    clusterClient: ClusterAWSAssumeRoleClient,
+  ): RestartOwner | undefined {
+    const meta = secret.metadata;
+    const ref = meta.ownerReferences?.find(
+      (r) => r.controller && (r.kind === KIND || r.kind === CLUSTER_KIND),
+    );
+    if (!ref) return undefined;
+    if (ref.kind === CLUSTER_KIND) {
+      const r: ClusterAWSAssumeRole | undefined = this.cluster?.informer.get("", ref.name);
+      if (!r || r.metadata.uid !== ref.uid) return undefined;
+      return {
+        key: `${CLUSTER_KIND}:${ref.name}`,
+        target: { apiVersion: r.apiVersion, kind: CLUSTER_KIND, namespace: "", name: ref.name, uid: ref.uid },
+        spec: r.spec.rolloutRestart,
+        status: r.status?.rolloutRestart,
+        writeStatus: (status: RolloutRestartStatus, signal?: AbortSignal) =>
+          clusterClient.patchStatus(ref.name, { rolloutRestart: status }, signal),
+      };
+    }
+    const namespace = meta.namespace!;
+    const r = this.resources.get(namespace, ref.name);
+    if (!r || r.metadata.uid !== ref.uid) return undefined;
+    return {
+      key: `${KIND}:${namespace}/${ref.name}`,
+      target: { apiVersion: r.apiVersion, kind: KIND, namespace, name: ref.name, uid: ref.uid },
+      spec: r.spec.rolloutRestart,
+      status: r.status?.rolloutRestart,
+      writeStatus: (status: RolloutRestartStatus, signal?: AbortSignal) =>
+        resourceClient.patchStatus(namespace, ref.name, { rolloutRestart: status }, signal),
+    };
+  }
+
+  /** A workload changed: the Secrets it reads, and those whose owners name it as a target, look again. */
+  private workloadChanged(w: CachedWorkload): void {
+    const restarter = this.restarter;
+    if (!restarter) return;
+    restarter.workloadChanged(w);
+    const namespace = w.metadata.namespace!;
+    const names = (targets: { kind: string; name: string }[] | undefined) =>
+      targets?.some((t) => t.kind === w.kind && t.name === w.metadata.name) === true;
+    for (const r of this.resources.list(namespace)) {
+      if (names(r.spec.rolloutRestart?.targets)) restarter.add(`${namespace}/${r.spec.secretName}`);
+    }
+    for (const r of this.cluster?.informer.list() ?? []) {
+      if (names(r.spec.rolloutRestart?.targets) && this.secrets.get(namespace, r.spec.secretName)) {
+        restarter.add(`${namespace}/${r.spec.secretName}`);
+      }
+    }
+  }
+
+  /** A ClusterAWSAssumeRole's spec changed (or it was deleted): its copies look again. */
+  private clusterResourceChanged(r: ClusterAWSAssumeRole, deleted: boolean): void {
+    if (!this.restarter) return;
+    if (deleted) {
+      this.restarter.forgetOwner(`${CLUSTER_KIND}:${r.metadata.name}`);
+      return;
+    }
+    for (const s of this.secrets.list()) {
+      const ref = s.metadata.ownerReferences?.find((o) => o.controller && o.kind === CLUSTER_KIND);
+      if (ref?.uid === r.metadata.uid) this.restarter.add(`${s.metadata.namespace}/${s.metadata.name}`);
+    }
   }
 
   /** Fills the caches (all replicas). Resolves when every informer has listed once. */
@@ -236,6 +363,7 @@ export class Controller {
       this.secrets.start(),
       this.namespaces?.start(),
       this.cluster?.informer.start(),
+      ...[...(this.workloads?.values() ?? [])].map((g) => g.start()),
     ]).then(() => {
       this.wiring.startCaches();
       this.logger.info("caches synced");
@@ -251,13 +379,19 @@ export class Controller {
     this.queue.start();
     this.cluster?.startWorkers();
     this.wiring.startWorkers();
+    this.restarter?.start();
     this.logger.info({ resources: this.resources.list().length }, "workers started");
   }
 
   /** Stops taking work and waits for in-flight reconciles. */
   async stopWorkers(): Promise<void> {
     this.working = false;
-    await Promise.all([this.queue.shutdown(), this.cluster?.stopWorkers(), this.wiring.stopWorkers()]);
+    await Promise.all([
+      this.queue.shutdown(),
+      this.cluster?.stopWorkers(),
+      this.restarter?.stop(),
+      this.wiring.stopWorkers(),
+    ]);
   }
 
   stopCaches(): void {
@@ -266,6 +400,7 @@ export class Controller {
     this.namespaces?.stop();
     this.cluster?.informer.stop();
     this.wiring.stopCaches();
+    for (const g of this.workloads?.values() ?? []) g.stop();
   }
 
   private informers(): InformerHealth[] {
@@ -274,6 +409,7 @@ export class Controller {
       ...this.secrets.informers,
       ...(this.namespaces ? [this.namespaces] : []),
       ...(this.cluster ? [this.cluster.informer] : []),
+      ...[...(this.workloads?.values() ?? [])].flatMap((g) => g.informers),
     ];
   }
 
@@ -307,6 +443,7 @@ export class Controller {
     ]);
     const statusOnly = this.metadataHashes.get(key) === metadataHash;
     this.metadataHashes.set(key, metadataHash);
+    if (!statusOnly) this.restarter?.add(`${r.metadata.namespace}/${r.spec.secretName}`);
     const failing = r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
     // Our own status write coming back through the watch needs no reconcile either: its reconcile scheduled the next.
     if (statusOnly && (failing || this.reconciler.isOwnStatus(key, r))) return;
@@ -320,6 +457,7 @@ export class Controller {
     if (r.metadata.uid) this.keysByUid.delete(r.metadata.uid);
     this.queue.forget(key);
     this.reconciler.forget(key);
+    this.restarter?.forgetOwner(`${KIND}:${key}`);
     if (this.working) this.queue.add(key); // lets the reconciler clear per-resource state and metrics
   }
 
@@ -344,6 +482,8 @@ export class Controller {
   /** `left`: the Secret left the label-filtered cache (deleted, or its label removed: it may still exist). */
   private secretChanged(s: CachedSecret, left = false): void {
     const meta = s.metadata ?? {};
+    // Before the echo check: our own write is exactly what restarts follow.
+    this.restarter?.secretChanged(s, left);
     const clusterOwner = meta.ownerReferences?.find((ref) => ref.controller && ref.kind === CLUSTER_KIND);
     if (clusterOwner) {
       this.cluster?.secretChanged(clusterOwner.name, s, left);

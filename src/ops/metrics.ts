@@ -9,12 +9,14 @@ import type { SecretType } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterObserver } from "../engine/cluster-reconciler.ts";
+import type { RestartObserver } from "../engine/rollout-restarter.ts";
 
 const PREFIX = "aws_assume_role_";
 
 export class Metrics {
   readonly registry = new Registry();
   readonly refreshes: Counter<"kind" | "result" | "secret_type">;
+  readonly workloadRestarts: Counter<"kind" | "outcome">;
   readonly awsRequestDuration: Histogram<"api" | "outcome">;
   readonly expiration: Gauge<"kind" | "namespace" | "name">;
   readonly clusterNamespaces: Gauge<"name" | "state">;
@@ -28,6 +30,12 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
+    this.workloadRestarts = new Counter({
+      name: `${PREFIX}workload_restarts_total`,
+      help: "rolloutRestart: workload restarts by workload kind and outcome (Restarted, Failed, Forbidden, NotFound)",
+      labelNames: ["kind", "outcome"],
+      registers,
+    });
     this.refreshes = new Counter({
       name: `${PREFIX}refreshes_total`,
       help: "Refreshes (new credentials written to a Secret, its creation included; for a ClusterAWSAssumeRole, to all its copies at once) by kind, result and secretType",
@@ -140,6 +148,10 @@ export class Metrics {
         }
       },
     };
+  }
+
+  restarts(): RestartObserver {
+    return { onRestart: (kind, outcome) => this.workloadRestarts.inc({ kind, outcome }) };
   }
 
   queue(depth: () => number): QueueMetrics {

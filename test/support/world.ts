@@ -10,6 +10,7 @@ import * as k8s from "@kubernetes/client-node";
 import { startAwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import { AwsProxyClient } from "./aws-proxy-client.ts";
+import { PooledKubeConfig } from "../../src/kube/kubeconfig.ts";
 
 const run = promisify(execFile);
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -40,7 +41,7 @@ export function world(): Promise<World> {
   worldPromise ??= (async () => {
     await run(join(ROOT, "scripts", "testenv"), ["up"], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const env = parseEnv(readFileSync(join(ROOT, ".testenv", "env"), "utf8"));
-    const kubeConfig = new k8s.KubeConfig();
+    const kubeConfig = new PooledKubeConfig(); // the operator's transport
     kubeConfig.loadFromFile(env.KUBECONFIG!);
     return {
       kubeConfig,
