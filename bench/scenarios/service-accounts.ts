@@ -106,6 +106,33 @@ export async function serviceAccounts(ctx: BenchContext): Promise<void> {
       ].join("\n"),
     );
   } finally {
+    // Deleted while the operator runs: its finalizer takes the entry out first (stopped, it would hold the resource
+    // and so the namespace).
+    await w.custom
+      .deleteNamespacedCustomObject({
+        group: "pincette.net",
+        version: "v1",
+        plural: "awsassumeroles",
+        namespace: main,
+        name: "pull",
+      })
+      .catch(() => undefined);
+    for (let i = 0; i < 100; i++) {
+      const gone = await w.custom
+        .getNamespacedCustomObject({
+          group: "pincette.net",
+          version: "v1",
+          plural: "awsassumeroles",
+          namespace: main,
+          name: "pull",
+        })
+        .then(
+          () => false,
+          () => true,
+        );
+      if (gone) break;
+      await sleep(200);
+    }
     await op?.stop();
     process.stderr.write("service-accounts: deleting namespaces (waits until they are gone)\n");
     const cleanup = await deleteNamespaces([main, ...unrelated], timeoutMs(o));
