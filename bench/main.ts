@@ -18,6 +18,7 @@ import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { restart } from "./scenarios/restart.ts";
 import { scale } from "./scenarios/scale.ts";
+import { serviceAccounts } from "./scenarios/service-accounts.ts";
 import { spread } from "./scenarios/spread.ts";
 import { stsLatency } from "./scenarios/sts-latency.ts";
 
@@ -30,6 +31,7 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   memory,
   "fan-out": fanOut,
   scale,
+  "service-accounts": serviceAccounts,
 };
 
 /** Kills the children this run started (one by one, by pid) and deletes its namespaces. */

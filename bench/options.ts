@@ -11,6 +11,7 @@ export const SCENARIOS = [
   "memory",
   "scale",
   "fan-out",
+  "service-accounts",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -66,6 +67,12 @@ export const BENCH_FLAGS = [
     help: "Namespaces the unrelated Secrets are spread over (the operator watches them too)",
   },
   { flag: "unrelated-secret-bytes", default: "512", help: "Data size of each unrelated Secret" },
+  {
+    flag: "unrelated-service-accounts",
+    default: "10000",
+    size: true,
+    help: "Unrelated ServiceAccounts added in the service-accounts scenario (spread like the unrelated Secrets)",
+  },
   {
     flag: "memory-settle-seconds",
     default: "15",
@@ -123,6 +130,7 @@ export interface BenchOptions {
   unrelatedSecrets: number;
   unrelatedNamespaces: number;
   unrelatedSecretBytes: number;
+  unrelatedServiceAccounts: number;
   memorySettleSeconds: number;
   scaleSizes: number[];
   scaleMemoryLimitMib: number;

@@ -53,6 +53,7 @@ describe("parseConfig defaults", () => {
       instance: "host-1",
       namespacePermissions: false,
       clusterAssumeRoles: false,
+      serviceAccounts: false,
       rolloutRestart: false,
       rolloutRestartSpacingMs: 30000,
       rolloutRestartMinSeconds: 120,

@@ -183,6 +183,13 @@ export const FLAGS = [
     help: "Also reconcile ClusterAWSAssumeRoles: one Secret in every namespace a selector matches (watches Namespaces)",
   },
   {
+    flag: "service-accounts",
+    env: "SERVICE_ACCOUNTS",
+    kind: "boolean",
+    default: "false",
+    help: "Add EcrDockerConfigJson Secrets to the imagePullSecrets of the ServiceAccounts their spec.serviceAccounts lists (needs patch on ServiceAccounts)",
+  },
+  {
     flag: "rollout-restart",
     env: "ROLLOUT_RESTART",
     kind: "boolean",
@@ -251,6 +258,7 @@ export interface Config {
   instance: string;
   namespacePermissions: boolean;
   clusterAssumeRoles: boolean;
+  serviceAccounts: boolean;
   rolloutRestart: boolean;
   rolloutRestartSpacingMs: number;
   rolloutRestartMinSeconds: number;

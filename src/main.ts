@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     observer: metrics.reconcile(),
     clusterAssumeRoles: config.clusterAssumeRoles,
     clusterObserver: metrics.cluster(),
+    serviceAccounts: config.serviceAccounts,
     ...(config.rolloutRestart
       ? {
           rolloutRestart: {
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
   metrics.resourceCount = () => controller.resourceCount();
+  metrics.cachedServiceAccounts = () => controller.wiring.cachedServiceAccounts();
   if (controller.cluster) metrics.clusterResourceCount = () => controller.cluster!.resourceCount();
 
   const elector = config.leaderElect

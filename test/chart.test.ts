@@ -178,6 +178,7 @@ describe("helm lint and template", () => {
     assert.deepEqual([...statusRule!.verbs].sort(), ["get", "patch", "update"]);
     const resourceRule = defaults.find((r) => r.resources?.includes("awsassumeroles"));
     assert.deepEqual([...resourceRule!.verbs].sort(), ["get", "list", "watch"]);
+    assert.ok(!defaults.some((r) => r.resources?.includes("serviceaccounts")), "serviceaccounts by default");
 
     const withPermissions = await rulesOf({ namespacePermissions: "true" });
     const namespaces = withPermissions.find((r) => r.resources?.includes("namespaces"));
@@ -200,6 +201,27 @@ describe("helm lint and template", () => {
     const namespaces = enabled.find((r) => r.resources?.includes("namespaces"));
     assert.deepEqual([...namespaces!.verbs].sort(), ["get", "list", "watch"]);
     assert.ok((await argsOf({ "clusterAssumeRoles.enabled": "true" })).includes("--cluster-assume-roles"));
+  });
+
+  test("ServiceAccounts are granted (get, list, watch, patch), and the flag passed, only with serviceAccounts.enabled", async () => {
+    const rulesOf = async (set: Record<string, string>) =>
+      only<k8s.V1ClusterRole>(await renderChart({ set }), "ClusterRole").rules!;
+    assert.ok(!(await argsOf()).includes("--service-accounts"));
+    const enabled = await rulesOf({ "serviceAccounts.enabled": "true" });
+    const rule = enabled.find((r) => r.resources?.includes("serviceaccounts"));
+    assert.deepEqual(rule?.apiGroups, [""]);
+    assert.deepEqual([...rule!.verbs].sort(), ["get", "list", "patch", "watch"]);
+    assert.ok((await argsOf({ "serviceAccounts.enabled": "true" })).includes("--service-accounts"));
+    // The finalizer: patch on the resources, only with the feature (the cluster kind only when it is on too).
+    const patch = (rules: typeof enabled) =>
+      rules
+        .filter((r) => r.verbs.includes("patch") && r.apiGroups?.includes("pincette.net"))
+        .flatMap((r) => r.resources!)
+        .filter((x) => !x.includes("/"));
+    assert.deepEqual(patch(enabled), ["awsassumeroles"]);
+    const both = await rulesOf({ "serviceAccounts.enabled": "true", "clusterAssumeRoles.enabled": "true" });
+    assert.deepEqual(patch(both), ["awsassumeroles", "clusterawsassumeroles"]);
+    assert.deepEqual(patch(await rulesOf({ "clusterAssumeRoles.enabled": "true" })), []);
   });
 
   test("workloads in apps are granted get/list/watch/patch, and the flag passed, only with rolloutRestart.enabled", async () => {

@@ -45,6 +45,7 @@ async function createClusterResource(
   t: TestContext,
   name: string,
   selector: Record<string, string>,
+  spec: Record<string, unknown> = { secretType: "Map" },
 ): Promise<void> {
   const w = await world();
   await w.custom.createClusterCustomObject({
@@ -58,7 +59,7 @@ async function createClusterResource(
       spec: {
         roleName: "my-role",
         secretName: SECRET,
-        secretType: "Map",
+        ...spec,
         namespaceSelector: { matchLabels: selector },
       },
     },
@@ -249,6 +250,98 @@ test("namespaces that start and stop matching, a foreign Secret, and deleting th
     );
   }
   assert.ok(await readSecret(c!, SECRET), "the foreign Secret is still there");
+});
+
+async function pullSecretNames(namespace: string, name: string): Promise<string[] | undefined> {
+  const w = await world();
+  const sa = await w.core.readNamespacedServiceAccount({ namespace, name }).catch(() => undefined);
+  return sa && (sa.imagePullSecrets ?? []).map((r) => r.name!);
+}
+
+/** Waits until the ServiceAccount's imagePullSecrets are exactly `expected`. */
+function pullSecretsBecome(namespace: string, name: string, expected: string[]): Promise<true> {
+  return eventually(`${namespace}/${name} to have imagePullSecrets [${expected.join(", ")}]`, async () =>
+    JSON.stringify(await pullSecretNames(namespace, name)) === JSON.stringify(expected) ? true : undefined,
+  );
+}
+
+test("serviceAccounts: selected namespaces' ServiceAccounts get the pull secret, and lose it with the namespace or the resource", async (t) => {
+  const selector = { "caar-sa": randomBytes(3).toString("hex") };
+  const [a, b, later] = namespaceNames("sa", 3);
+  await createNamespaces(t, [a!, b!], selector);
+  const w = await world();
+  for (const ns of [a!, b!]) {
+    await w.core.createNamespacedServiceAccount({
+      namespace: ns,
+      body: { metadata: { name: "builder" }, imagePullSecrets: [{ name: "user-own" }] },
+    });
+  }
+  const proxy = await privateProxy(t);
+  const namespaces = [a!, b!, later!];
+  const args = [...ARGS, "--service-accounts"];
+  const first = await startOperator(t, { namespaces, awsEndpoint: proxy.url, args });
+  const name = `sa-${randomBytes(3).toString("hex")}`;
+  await createClusterResource(t, name, selector, {
+    secretType: "EcrDockerConfigJson",
+    ecrRepositoryUrl: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+    serviceAccounts: ["builder"],
+  });
+  t.after(() =>
+    kubectl(["patch", "caar", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}']).catch(
+      () => undefined,
+    ),
+  );
+  await waitForCounts(name, { selected: 2, ready: 2 });
+  for (const ns of [a!, b!]) await pullSecretsBecome(ns, "builder", ["user-own", SECRET]);
+  assert.deepEqual((await getClusterResource(name)).metadata.finalizers, [
+    "aws-assume-role.pincette.net/service-accounts",
+  ]);
+
+  // A namespace created later, and its ServiceAccount created after it, get the copy and the entry.
+  await createNamespaces(t, [later!], selector);
+  await eventually("the later namespace's copy", () => readSecret(later!, SECRET), 15_000);
+  await w.core.createNamespacedServiceAccount({ namespace: later!, body: { metadata: { name: "builder" } } });
+  await pullSecretsBecome(later!, "builder", [SECRET]);
+
+  // Restart: no AWS call and no ServiceAccount patch.
+  assert.equal(await first.stop(), 0);
+  const versionOf = async (ns: string) =>
+    (await w.core.readNamespacedServiceAccount({ namespace: ns, name: "builder" })).metadata?.resourceVersion;
+  const versions = new Map(
+    await Promise.all(namespaces.map(async (ns) => [ns, await versionOf(ns)] as const)),
+  );
+  const lastSeq = Math.max(0, ...proxy.records().map((r) => r.seq));
+  await startOperator(t, { namespaces, awsEndpoint: proxy.url, args });
+  await staysTheSame(1500, async () => {
+    for (const ns of namespaces)
+      if ((await versionOf(ns)) !== versions.get(ns)) return `the ServiceAccount in ${ns} was patched`;
+    return undefined;
+  });
+  assert.deepEqual(
+    proxy
+      .records({ sinceSeq: lastSeq })
+      .map((r) => r.action)
+      .filter((x) => x !== "GetCallerIdentity"),
+    [],
+  );
+
+  // A namespace unlabelled loses its copy and its ServiceAccount entry; the user's entry stays.
+  await removeLabel(b!, Object.keys(selector)[0]!);
+  await pullSecretsBecome(b!, "builder", ["user-own"]);
+  await eventually("the unlabelled namespace's copy to be deleted", async () =>
+    (await readSecret(b!, SECRET)) === undefined ? true : undefined,
+  );
+
+  // Deleting the resource takes our entries out everywhere, then the resource goes.
+  await deleteClusterResource(name);
+  await pullSecretsBecome(a!, "builder", ["user-own"]);
+  await pullSecretsBecome(later!, "builder", []);
+  await eventually("the resource to be gone", () =>
+    getClusterResource(name).then(
+      () => undefined,
+      () => true,
+    ),
+  );
 });
 
 /** A server-side dry-run create of a ClusterAWSAssumeRole: the API server's message when it refuses. */

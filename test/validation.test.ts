@@ -139,6 +139,45 @@ test("kubectl explain describes spec.roleName", async () => {
   assert.match(out, /Name of the IAM role to assume/);
 });
 
+const ECR_VALID = { ...VALID, secretType: "EcrDockerConfigJson", ecrRepositoryUrl: ECR_URL };
+const SA_RULE = "serviceAccounts is only allowed when secretType is EcrDockerConfigJson";
+
+test("serviceAccounts with a secretType other than EcrDockerConfigJson is rejected with a readable message", async () => {
+  for (const secretType of ["Map", "File"]) {
+    const message = await rejection({ ...VALID, secretType, serviceAccounts: ["default"] });
+    assert.ok(message.includes(SA_RULE), message);
+  }
+});
+
+test("serviceAccounts must be unique ServiceAccount names, at most 32", async () => {
+  assertReadable(await rejection({ ...ECR_VALID, serviceAccounts: ["Default"] }), "serviceAccounts[0]");
+  assert.match(
+    await rejection({ ...ECR_VALID, serviceAccounts: ["a", "a"] }),
+    /spec\.serviceAccounts\[1\]: Duplicate value/,
+  );
+  const many = Array.from({ length: 33 }, (_, i) => `sa-${i}`);
+  assert.match(await rejection({ ...ECR_VALID, serviceAccounts: many }), /spec\.serviceAccounts: Too many/);
+});
+
+test("the cluster kind rejects serviceAccounts without EcrDockerConfigJson too, and accepts it with it", async () => {
+  const manifest = (secretType: string, extra: Record<string, unknown>) =>
+    JSON.stringify({
+      apiVersion: "pincette.net/v1",
+      kind: "ClusterAWSAssumeRole",
+      metadata: { name: "sa-validation" },
+      spec: { ...VALID, secretType, namespaceSelector: {}, serviceAccounts: ["default"], ...extra },
+    });
+  const refused = await kubectl(["create", "--dry-run=server", "-f", "-"], manifest("Map", {})).then(
+    () => "",
+    (err: Error) => err.message,
+  );
+  assert.ok(refused.includes(SA_RULE), refused);
+  await kubectl(
+    ["create", "--dry-run=server", "-f", "-"],
+    manifest("EcrDockerConfigJson", { ecrRepositoryUrl: ECR_URL }),
+  );
+});
+
 test("rolloutRestart: consumers defaults to None, and a bad consumers, kind, name or a repeated target is refused in words", async (t) => {
   const ns = await freshNamespace(t);
   await ensureCrd();

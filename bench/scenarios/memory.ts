@@ -21,7 +21,7 @@ interface Sample {
   heapTotal: number;
 }
 
-interface Measurement {
+export interface Measurement {
   /** As running: the median of samples one second apart (the heap moves with every GC). */
   running: Sample;
   /** Right after a full GC requested through the inspector: live objects only. */
@@ -37,7 +37,7 @@ async function sampleOnce(op: OperatorProcess): Promise<Sample> {
   };
 }
 
-async function measure(op: OperatorProcess, count = 5): Promise<Measurement> {
+export async function measure(op: OperatorProcess, count = 5): Promise<Measurement> {
   const samples: Sample[] = [];
   for (let i = 0; i < count; i++) {
     samples.push(await sampleOnce(op));

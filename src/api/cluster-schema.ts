@@ -113,6 +113,14 @@ export const CLUSTER_SPEC_SCHEMA: JSONSchemaProps = {
         "Name of the Secret that receives the credentials in every selected namespace. The operator creates " +
         "each copy, owns it and overwrites it on every refresh; a same-named Secret it does not own is left alone.",
     },
+    serviceAccounts: {
+      ...SPEC_SCHEMA.properties!.serviceAccounts!,
+      description:
+        "Names of ServiceAccounts whose imagePullSecrets get the Secret in every selected namespace (only with " +
+        "secretType EcrDockerConfigJson), ServiceAccounts and namespaces that appear later included. The entry is " +
+        "removed again when the name leaves this list, the namespace stops matching or the resource is deleted. " +
+        "Other imagePullSecrets entries are never touched. Needs the operator's --service-accounts flag.",
+    },
     namespaceSelector: LABEL_SELECTOR_SCHEMA,
   },
 };

@@ -64,6 +64,15 @@ describe("schema and TypeScript types agree", () => {
     assert.deepEqual(RESOURCE_SCHEMA.required, ["spec"]);
   });
 
+  test("serviceAccounts is a bounded set of names, allowed only with EcrDockerConfigJson", () => {
+    const sa = SPEC_SCHEMA.properties?.serviceAccounts;
+    assert.equal(sa?.["x-kubernetes-list-type"], "set");
+    assert.equal(sa?.maxItems, 32);
+    assert.ok(sa?.items?.["x-kubernetes-validations"]?.[0]?.rule.includes(SECRET_NAME_PATTERN));
+    const rules = (SPEC_SCHEMA["x-kubernetes-validations"] ?? []).map((v) => v.rule);
+    assert.ok(rules.includes("!has(self.serviceAccounts) || self.secretType == 'EcrDockerConfigJson'"));
+  });
+
   test("conditions are a map list keyed by type", () => {
     const c = STATUS_SCHEMA.properties?.conditions;
     assert.equal(c?.["x-kubernetes-list-type"], "map");

@@ -38,6 +38,8 @@ export interface AWSAssumeRoleSpec {
   ecrRepositoryUrl?: string;
   /** More registries in the same dockerconfigjson. */
   ecrRepositoryUrls?: string[];
+  /** ServiceAccounts (in the Secret's namespace) whose imagePullSecrets get the Secret; EcrDockerConfigJson only. */
+  serviceAccounts?: string[];
   /** Optional in the type because objects built in code may omit it; the API server always defaults it. */
   durationSeconds?: number;
   /** Restart the workloads that read the Secret after each refresh (issue 12; docs/rollout-restart.md). */
@@ -102,9 +104,26 @@ export interface AWSAssumeRoleStatus {
   lastRefreshTime?: string;
   nextRefreshTime?: string;
   effectiveDurationSeconds?: number;
+  serviceAccounts?: ServiceAccountsStatus;
   /** Written by the rollout restarter only (its own merge patch), never by the credential reconcile. */
   rolloutRestart?: RolloutRestartStatus;
 }
+
+/** How the wiring of spec.serviceAccounts stands (written apart from the rest of status, by its own merge patch). */
+export interface ServiceAccountsStatus {
+  /** ServiceAccounts whose imagePullSecrets hold the Secret. */
+  wired: number;
+  /** Listed ServiceAccounts that do not exist (yet): they get the entry when they are created. */
+  missing: number;
+  /** Up to MAX_LISTED_SERVICE_ACCOUNTS of the missing ones, as namespace/name. */
+  missingNames?: string[];
+  /** For the person running kubectl describe, e.g. that the feature is off. */
+  message: string;
+}
+
+/** At most this many ServiceAccount names per resource, and listed in status. */
+export const MAX_SERVICE_ACCOUNTS = 32;
+export const MAX_LISTED_SERVICE_ACCOUNTS = 20;
 
 /**
  * The part of ObjectMeta the operator reads. Kept local so the domain can use these types without
@@ -147,6 +166,7 @@ export const SPEC_KEYS = [
   "secretType",
   "ecrRepositoryUrl",
   "ecrRepositoryUrls",
+  "serviceAccounts",
   "durationSeconds",
   "rolloutRestart",
 ] as const satisfies readonly (keyof AWSAssumeRoleSpec)[];
@@ -160,6 +180,7 @@ export const STATUS_KEYS = [
   "lastRefreshTime",
   "nextRefreshTime",
   "effectiveDurationSeconds",
+  "serviceAccounts",
   "rolloutRestart",
 ] as const satisfies readonly (keyof AWSAssumeRoleStatus)[];
 
@@ -495,6 +516,28 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
         "x-kubernetes-validations": mustMatch(ECR_REPOSITORY_URL_PATTERN, ECR_URL_MESSAGE),
       },
     },
+    serviceAccounts: {
+      type: "array",
+      description:
+        "Names of ServiceAccounts, in the Secret's namespace, whose imagePullSecrets get the Secret (only with " +
+        "secretType EcrDockerConfigJson). ServiceAccounts created later get it too; the entry is removed again " +
+        "when the name leaves this list or the resource is deleted. Other imagePullSecrets entries are never " +
+        "touched. Needs the operator's --service-accounts flag (Helm: serviceAccounts.enabled).",
+      minItems: 1,
+      maxItems: MAX_SERVICE_ACCOUNTS,
+      "x-kubernetes-list-type": "set",
+      items: {
+        type: "string",
+        description: "A ServiceAccount name, such as 'default'.",
+        minLength: 1,
+        maxLength: 253,
+        "x-kubernetes-validations": mustMatch(
+          SECRET_NAME_PATTERN,
+          "must be a valid ServiceAccount name: lowercase letters, digits, '-' and '.', starting and ending " +
+            "with a letter or digit, such as 'default'",
+        ),
+      },
+    },
     durationSeconds: {
       type: "integer",
       format: "int32",
@@ -524,6 +567,11 @@ export const SPEC_SCHEMA: JSONSchemaProps = {
     {
       rule: "!has(self.profile) || self.secretType == 'File'",
       message: "profile is only allowed when secretType is File",
+    },
+    {
+      rule: "!has(self.serviceAccounts) || self.secretType == 'EcrDockerConfigJson'",
+      message:
+        "serviceAccounts is only allowed when secretType is EcrDockerConfigJson: only a pull secret belongs in imagePullSecrets",
     },
   ],
 };
@@ -627,6 +675,34 @@ export const STATUS_SCHEMA: JSONSchemaProps = {
         "Lifetime in seconds that STS granted for the current credentials; lower than spec.durationSeconds " +
         "when the role's maximum session duration is shorter.",
       minimum: 0,
+    },
+    serviceAccounts: {
+      type: "object",
+      description:
+        "How the Secret stands in the imagePullSecrets of the ServiceAccounts spec.serviceAccounts lists.",
+      required: ["wired", "missing", "message"],
+      properties: {
+        wired: {
+          type: "integer",
+          format: "int32",
+          description: "ServiceAccounts whose imagePullSecrets hold the Secret.",
+          minimum: 0,
+        },
+        missing: {
+          type: "integer",
+          format: "int32",
+          description:
+            "Listed ServiceAccounts that do not exist yet; each gets the Secret once it is created.",
+          minimum: 0,
+        },
+        missingNames: {
+          type: "array",
+          description: `Up to ${MAX_LISTED_SERVICE_ACCOUNTS} of the missing ServiceAccounts, as namespace/name.`,
+          maxItems: MAX_LISTED_SERVICE_ACCOUNTS,
+          items: { type: "string", description: "A missing ServiceAccount, as namespace/name." },
+        },
+        message: { type: "string", description: "The state in words, for example that the feature is off." },
+      },
     },
     rolloutRestart: {
       type: "object",

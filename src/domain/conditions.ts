@@ -36,6 +36,12 @@ export const Reason = {
   NoNamespacesSelected: "NoNamespacesSelected",
   /** Event only: the duration was clamped to one hour because the operator's identity is an assumed role. */
   DurationClamped: "DurationClamped",
+  /** Event only: spec.serviceAccounts is set but the operator runs without --service-accounts. */
+  ServiceAccountsDisabled: "ServiceAccountsDisabled",
+  /** Event only: the operator could not remove its imagePullSecrets entries before letting the resource go. */
+  ServiceAccountsNotCleaned: "ServiceAccountsNotCleaned",
+  /** Event only: a ServiceAccount could not be patched. */
+  ServiceAccountPatchFailed: "ServiceAccountPatchFailed",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

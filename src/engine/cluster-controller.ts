@@ -30,6 +30,8 @@ export interface ClusterControllerOptions extends Omit<
   requestTimeoutMs?: number;
   /** Deadline of one reconcile (all its writes included): every outside call is aborted then. */
   reconcileTimeoutMs: number;
+  /** Every resource event, for the ServiceAccount wiring. */
+  onResource?: (r: ClusterAWSAssumeRole, deleted: boolean) => void;
   /** Told of every spec or metadata change and every delete (rolloutRestart looks at the resource's Secrets). */
   onResourceChanged?: (r: ClusterAWSAssumeRole, deleted: boolean) => void;
 }
@@ -42,12 +44,14 @@ export class ClusterController {
   private readonly metadataHashes = new Map<string, string>();
   /** Hash of labels and annotations per namespace, to requeue only when something a selector reads changed. */
   private readonly namespaceHashes = new Map<string, string>();
+  private readonly onResource: ((r: ClusterAWSAssumeRole, deleted: boolean) => void) | undefined;
   private working = false;
   private readonly onResourceChanged: ((r: ClusterAWSAssumeRole, deleted: boolean) => void) | undefined;
 
   constructor(o: ClusterControllerOptions) {
     this.onResourceChanged = o.onResourceChanged;
     const client = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
+    this.onResource = o.onResource;
     this.informer = new Informer<ClusterAWSAssumeRole>({
       kubeConfig: o.kubeConfig,
       logger: o.logger,
@@ -115,6 +119,7 @@ export class ClusterController {
   }
 
   private resourceChanged(r: ClusterAWSAssumeRole): void {
+    this.onResource?.(r, false);
     const name = r.metadata.name!;
     const metadataHash = contentHash([
       r.metadata.uid,
@@ -131,6 +136,7 @@ export class ClusterController {
   }
 
   private resourceDeleted(r: ClusterAWSAssumeRole): void {
+    this.onResource?.(r, true);
     const name = r.metadata.name!;
     this.onResourceChanged?.(r, true);
     this.metadataHashes.delete(name);

@@ -552,18 +552,8 @@ export class ClusterReconciler {
     // (ResourceStates has no key listing; records are small and dropped with the resource.)
   }
 
-  /** Namespaces the selector matches, among the watched ones, that are not being deleted; sorted. */
   private selectedNamespaces(resource: ClusterAWSAssumeRole): string[] {
-    return this.o.namespaces
-      .list()
-      .filter((n) => {
-        const meta = n.metadata ?? {};
-        if (meta.deletionTimestamp || !meta.name) return false;
-        if (this.watched && !this.watched.has(meta.name)) return false;
-        return selectorMatches(resource.spec.namespaceSelector ?? {}, meta.labels);
-      })
-      .map((n) => n.metadata!.name!)
-      .sort();
+    return selectedNamespaces(this.o.namespaces, this.watched, resource);
   }
 
   private checkSpec(resource: ClusterAWSAssumeRole): CheckedSpec | { problem: string } {
@@ -612,6 +602,24 @@ export class ClusterReconciler {
     );
     return err.temporary ? temporaryError(err) : terminalError(err, this.o.permanentErrorRetryMs);
   }
+}
+
+/** Namespaces the selector matches, among the watched ones (undefined: all), that are not being deleted; sorted. */
+export function selectedNamespaces(
+  namespaces: Cache<V1Namespace>,
+  watched: ReadonlySet<string> | undefined,
+  resource: ClusterAWSAssumeRole,
+): string[] {
+  return namespaces
+    .list()
+    .filter((n) => {
+      const meta = n.metadata ?? {};
+      if (meta.deletionTimestamp || !meta.name) return false;
+      if (watched && !watched.has(meta.name)) return false;
+      return selectorMatches(resource.spec.namespaceSelector ?? {}, meta.labels);
+    })
+    .map((n) => n.metadata!.name!)
+    .sort();
 }
 
 function keepTime(c: CopyPlan): number {

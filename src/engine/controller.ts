@@ -33,6 +33,8 @@ import type { Cache, CachedSecret } from "./ports.ts";
 import { Reconciler, splitKey } from "./reconciler.ts";
 import type { ReconcilerOptions } from "./reconciler.ts";
 import { cachedSecret, ownerUids } from "./secret-view.ts";
+import { ServiceAccountClient } from "../kube/service-accounts.ts";
+import { ServiceAccountWiring } from "./service-account-wiring.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
@@ -54,6 +56,8 @@ export interface ControllerOptions extends Omit<
   /** Reconcile ClusterAWSAssumeRoles too (--cluster-assume-roles); watches Namespaces. */
   clusterAssumeRoles?: boolean;
   clusterObserver?: ClusterObserver;
+  /** Wire pull secrets into ServiceAccounts (--service-accounts). */
+  serviceAccounts?: boolean;
   /** Deadline of one status write. */
   requestTimeoutMs?: number;
   /** Deadline of one reconcile: every outside call it makes is aborted then, and it is retried with backoff. */
@@ -114,6 +118,8 @@ export class Controller {
   private readonly namespaces: Informer<V1Namespace> | undefined;
   /** The ClusterAWSAssumeRole side, with --cluster-assume-roles. */
   readonly cluster: ClusterController | undefined;
+  /** spec.serviceAccounts of both kinds (its own queue; told the feature is off without --service-accounts). */
+  readonly wiring: ServiceAccountWiring;
   private readonly permittedRoles = new PermittedRolesWatch();
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
@@ -197,8 +203,25 @@ export class Controller {
             namespaces: this.namespaces,
             watchedNamespaces: o.namespaces,
             reconcileTimeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
+            onResource: (r, deleted) =>
+              deleted ? this.wiring.resourceDeleted(r) : this.wiring.resourceChanged(r),
           })
         : undefined;
+    this.wiring = new ServiceAccountWiring({
+      enabled: o.serviceAccounts ?? false,
+      kubeConfig: o.kubeConfig,
+      logger: o.logger,
+      resources: this.resources,
+      clusterResources: this.cluster?.informer,
+      namespaces: this.namespaces,
+      watchedNamespaces: o.namespaces,
+      writer: new ServiceAccountClient(o.kubeConfig, o.requestTimeoutMs),
+      events: o.events,
+      backoff: o.backoff,
+      stallAfterMs: o.stallAfterMs,
+      relistEveryMs: o.relistEveryMs,
+      reconcileTimeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
+    });
     this.reconciler = new Reconciler({
       ...o,
       ...(this.namespaces ? { namespaceCache: this.namespaces } : {}),
@@ -346,6 +369,7 @@ export class Controller {
       this.namespaces?.start(),
       this.cluster?.informer.start(),
     ]).then(() => {
+      this.wiring.startCaches();
       this.logger.info("caches synced");
     });
     return this.cachesStarted;
@@ -358,6 +382,7 @@ export class Controller {
     for (const r of this.resources.list()) this.queue.add(keyOf(r));
     this.queue.start();
     this.cluster?.startWorkers();
+    this.wiring.startWorkers();
     // Restarts begin once the workload caches are filled (their list may fail for want of RBAC: it is retried).
     void this.workloadCachesStarted?.then(() => {
       if (this.working) this.restarter?.start();
@@ -368,7 +393,12 @@ export class Controller {
   /** Stops taking work and waits for in-flight reconciles. */
   async stopWorkers(): Promise<void> {
     this.working = false;
-    await Promise.all([this.queue.shutdown(), this.cluster?.stopWorkers(), this.restarter?.stop()]);
+    await Promise.all([
+      this.queue.shutdown(),
+      this.cluster?.stopWorkers(),
+      this.restarter?.stop(),
+      this.wiring.stopWorkers(),
+    ]);
   }
 
   stopCaches(): void {
@@ -376,6 +406,7 @@ export class Controller {
     this.secrets.stop();
     this.namespaces?.stop();
     this.cluster?.informer.stop();
+    this.wiring.stopCaches();
     for (const g of this.workloads?.values() ?? []) g.stop();
   }
 
@@ -404,6 +435,7 @@ export class Controller {
   }
 
   private resourceChanged(r: AWSAssumeRole): void {
+    this.wiring.resourceChanged(r);
     const key = keyOf(r);
     if (r.metadata.uid) this.keysByUid.set(r.metadata.uid, key);
     // A status-only update of a failing resource is our own failure report: reconciling at once would bypass the
@@ -425,6 +457,7 @@ export class Controller {
   }
 
   private resourceDeleted(r: AWSAssumeRole): void {
+    this.wiring.resourceDeleted(r);
     const key = keyOf(r);
     this.metadataHashes.delete(key);
     if (r.metadata.uid) this.keysByUid.delete(r.metadata.uid);
@@ -436,6 +469,7 @@ export class Controller {
 
   private namespaceChanged(n: V1Namespace): void {
     this.cluster?.namespaceChanged(n, false);
+    this.wiring.namespaceChanged();
     const name = n.metadata?.name ?? "";
     if (!this.permittedRoles.changed(name, n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION])) return;
     // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled
@@ -447,6 +481,7 @@ export class Controller {
   /** The namespace controller deletes a namespace's contents before the namespace: nothing to requeue. */
   private namespaceDeleted(n: V1Namespace): void {
     this.cluster?.namespaceChanged(n, true);
+    this.wiring.namespaceChanged();
     this.permittedRoles.deleted(n.metadata?.name ?? "");
   }
 

@@ -33,6 +33,8 @@ export interface InformerOptions<T extends MetaObject> extends InformerHandlers<
   /** List and watch path, e.g. "/api/v1/secrets". */
   path: string;
   labelSelector?: string;
+  /** Field selector, e.g. `metadata.name=default`: the server sends only matching objects (list and watch). */
+  fieldSelector?: string;
   /** The projection the cache keeps of each listed or watched object (default: the object as it came). */
   transform?: (obj: unknown) => T;
   /** Named index functions: each returns the values an object is found under with byIndex(). */
@@ -248,21 +250,20 @@ export class Informer<T extends MetaObject> implements InformerHealth {
 
   /** Builds a fresh ListWatch, fills it with a list, then swaps it in and reports objects that vanished. */
   private async replaceListWatch(): Promise<void> {
-    const { kubeConfig, path, labelSelector } = this.options;
+    const { kubeConfig, path, labelSelector, fieldSelector } = this.options;
     const transform = this.options.transform ?? ((obj: unknown) => obj as T);
     const listFn = (() =>
-      listTransformed(
-        kubeConfig,
-        path,
-        transform,
-        labelSelector ? { labelSelector } : {},
-      )) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
+      listTransformed(kubeConfig, path, transform, {
+        ...(labelSelector ? { labelSelector } : {}),
+        ...(fieldSelector ? { fieldSelector } : {}),
+      })) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
     const fresh = new ListWatch<KubernetesObject>(
       path,
       new TransformingWatch(kubeConfig, transform),
       listFn,
       false,
       labelSelector,
+      fieldSelector,
     );
     const indexes = new Indexes<T>(this.options.indexers ?? {});
     fresh.on("add", (obj) => indexes.set(obj as T));

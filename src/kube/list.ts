@@ -36,7 +36,7 @@ export async function listTransformed<T>(
   kubeConfig: KubeConfig,
   path: string,
   transform: (obj: unknown) => T,
-  options: { labelSelector?: string; pageSize?: number } = {},
+  options: { labelSelector?: string; fieldSelector?: string; pageSize?: number } = {},
 ): Promise<{ metadata: { resourceVersion?: string }; items: T[] }> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("no current cluster in the kubeconfig");
@@ -47,6 +47,7 @@ export async function listTransformed<T>(
     const url = new URL(cluster.server + path);
     url.searchParams.set("limit", String(options.pageSize ?? LIST_PAGE_SIZE));
     if (options.labelSelector) url.searchParams.set("labelSelector", options.labelSelector);
+    if (options.fieldSelector) url.searchParams.set("fieldSelector", options.fieldSelector);
     if (continueToken) url.searchParams.set("continue", continueToken);
     const ctx = new RequestContext(url.toString(), HttpMethod.GET);
     ctx.setHeaderParam("Accept", "application/json");

@@ -13,6 +13,7 @@ export interface CachedMeta {
   resourceVersion?: string;
   generation?: number;
   deletionTimestamp?: string;
+  finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   ownerReferences?: V1OwnerReference[];
@@ -28,6 +29,7 @@ export function leanMetadata(meta: V1ObjectMeta | CachedMeta | undefined): Cache
   if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
   if (m.generation !== undefined) out.generation = m.generation;
   if (m.deletionTimestamp !== undefined) out.deletionTimestamp = String(m.deletionTimestamp as unknown);
+  if (m.finalizers !== undefined) out.finalizers = m.finalizers;
   if (m.labels !== undefined) out.labels = m.labels;
   if (m.annotations !== undefined) {
     const { [LAST_APPLIED_ANNOTATION]: _lastApplied, ...rest } = m.annotations;

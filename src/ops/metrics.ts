@@ -89,6 +89,15 @@ export class Metrics {
       registers,
     });
     const counts = () => ({ namespaced: this.resourceCount(), cluster: this.clusterResourceCount?.() });
+    const serviceAccounts = () => this.cachedServiceAccounts();
+    new Gauge({
+      name: `${PREFIX}cached_service_accounts`,
+      help: "ServiceAccounts in the caches of the imagePullSecrets wiring: only listed names and those carrying our record",
+      registers,
+      collect() {
+        this.set(serviceAccounts());
+      },
+    });
     this.resources = new Gauge({
       name: `${PREFIX}resources`,
       help: "AWSAssumeRole (and, with --cluster-assume-roles, ClusterAWSAssumeRole) resources in the cache, by kind",
@@ -102,6 +111,9 @@ export class Metrics {
       },
     });
   }
+
+  /** Where the cached ServiceAccounts gauge reads its value at scrape time (--service-accounts). */
+  cachedServiceAccounts: () => number = () => 0;
 
   /** Where the resources gauge reads its value at scrape time. */
   resourceCount: () => number = () => 0;
