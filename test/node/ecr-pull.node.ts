@@ -5,7 +5,8 @@
 //   - podman pushes the pause image with a token from GetAuthorizationToken; without one, or with an expired one,
 //     the registry refuses;
 //   - a Pod whose imagePullSecrets name the operator's Secret pulls the image (imagePullPolicy Always) and runs;
-//   - without the Secret, or with a Secret holding a token ECR did not issue, the pull fails (ErrImagePull).
+//   - without the Secret, or with a Secret holding a token ECR did not issue, the pull fails (ErrImagePull);
+//   - a Pod that names no pull secret, only a ServiceAccount the operator wired (`serviceAccounts`), pulls too.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
@@ -31,10 +32,16 @@ const run = promisify(execFile);
 const PAUSE_IMAGE = "localhost/aar-pause:1"; // scripts/testenv imports it into podman and the node
 const REPOSITORY = "aar/pause:1";
 
-function pullingPod(name: string, image: string, pullSecret?: string): k8s.V1Pod {
+function pullingPod(
+  name: string,
+  image: string,
+  pullSecret?: string,
+  serviceAccountName?: string,
+): k8s.V1Pod {
   return {
     metadata: { name },
     spec: {
+      ...(serviceAccountName ? { serviceAccountName } : {}),
       restartPolicy: "Never",
       automountServiceAccountToken: false,
       enableServiceLinks: false,
@@ -86,7 +93,7 @@ describe(
       proxy = await podReachableProxy(suite, w);
       ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
       // The operator runs on the host (the chart's Pods are tested elsewhere): what is tested is kubelet → registry.
-      await startOperator(suite, { namespaces: [ns], awsEndpoint: proxy.url });
+      await startOperator(suite, { namespaces: [ns], awsEndpoint: proxy.url, args: ["--service-accounts"] });
     });
 
     test("podman pushes with a token from GetAuthorizationToken; not without one, nor with an expired one", async () => {
@@ -170,6 +177,32 @@ describe(
         pullFailure(w, ns, "not-issued"),
       ]);
       t.diagnostic(`without a Secret: ${reasons[0]}; with a token ECR did not issue: ${reasons[1]}`);
+    });
+
+    test("a Pod that names only a ServiceAccount the operator wired pulls with the operator's Secret", async (t) => {
+      const image = `${ecrHost}/${REPOSITORY}`;
+      await createResource(ns, "ecr-sa", {
+        roleName: "node-ecr-role",
+        secretName: "ecr-sa",
+        secretType: "EcrDockerConfigJson",
+        ecrRepositoryUrl: `https://${ecrHost}`,
+        serviceAccounts: ["puller"],
+      });
+      await waitForReady(ns, "ecr-sa", "True", undefined, 60_000);
+      // Created after the resource: the operator's watch of that name wires it.
+      await w.core.createNamespacedServiceAccount({
+        namespace: ns,
+        body: { metadata: { name: "puller" }, imagePullSecrets: [{ name: "users-own" }] },
+      });
+      await eventually("the ServiceAccount wired with the operator's Secret", async () => {
+        const sa = await w.core.readNamespacedServiceAccount({ name: "puller", namespace: ns });
+        const names = (sa.imagePullSecrets ?? []).map((s) => s.name);
+        return names.includes("ecr-sa") ? names : undefined;
+      });
+      const pod = await runPod(ns, pullingPod("through-sa", image, undefined, "puller"));
+      // The ServiceAccount admission plugin copied the ServiceAccount's pull secrets into the Pod.
+      assert.deepEqual((pod.spec?.imagePullSecrets ?? []).map((s) => s.name).sort(), ["ecr-sa", "users-own"]);
+      t.diagnostic(`pulled ${image} through ServiceAccount puller`);
     });
   },
 );
