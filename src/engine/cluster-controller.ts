@@ -57,6 +57,7 @@ export class ClusterController {
       logger: o.logger,
       stallAfterMs: o.stallAfterMs,
       relistEveryMs: o.relistEveryMs,
+      ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
       name: "clusterawsassumeroles",
       path: ClusterAWSAssumeRoleClient.path,
       transform: (obj) => leanObject(obj as ClusterAWSAssumeRole),

@@ -146,6 +146,7 @@ export class Controller {
       logger: o.logger,
       stallAfterMs: o.stallAfterMs,
       relistEveryMs: o.relistEveryMs,
+      ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
     };
 
     this.resources = new InformerGroup(
@@ -220,6 +221,7 @@ export class Controller {
       backoff: o.backoff,
       stallAfterMs: o.stallAfterMs,
       relistEveryMs: o.relistEveryMs,
+      ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
       reconcileTimeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
     });
     this.reconciler = new Reconciler({

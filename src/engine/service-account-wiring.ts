@@ -55,6 +55,8 @@ export interface ServiceAccountWiringOptions {
   stallAfterMs: number;
   relistEveryMs: number;
   reconcileTimeoutMs: number;
+  /** Deadline of each list page of the ServiceAccount watches (--request-timeout-ms). */
+  requestTimeoutMs?: number;
 }
 
 /** Attempts at one ServiceAccount patch before the reconcile is retried with backoff. */
@@ -107,6 +109,7 @@ export class ServiceAccountWiring {
       logger: this.o.logger,
       stallAfterMs: this.o.stallAfterMs,
       relistEveryMs: this.o.relistEveryMs,
+      ...(this.o.requestTimeoutMs ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}),
       name,
       path: serviceAccountsPath(namespace),
       ...selector,

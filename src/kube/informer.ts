@@ -33,6 +33,9 @@ export interface InformerOptions<T extends MetaObject> extends InformerHandlers<
   /** List and watch path, e.g. "/api/v1/secrets". */
   path: string;
   labelSelector?: string;
+  /** Deadline of each list page request (--request-timeout-ms; default 60 s). A page that does not answer in time
+   * fails the list, which is retried with backoff like any failed list. */
+  requestTimeoutMs?: number;
   /** Field selector, e.g. `metadata.name=default`: the server sends only matching objects (list and watch). */
   fieldSelector?: string;
   /** The projection the cache keeps of each listed or watched object (default: the object as it came). */
@@ -250,12 +253,13 @@ export class Informer<T extends MetaObject> implements InformerHealth {
 
   /** Builds a fresh ListWatch, fills it with a list, then swaps it in and reports objects that vanished. */
   private async replaceListWatch(): Promise<void> {
-    const { kubeConfig, path, labelSelector, fieldSelector } = this.options;
+    const { kubeConfig, path, labelSelector, fieldSelector, requestTimeoutMs } = this.options;
     const transform = this.options.transform ?? ((obj: unknown) => obj as T);
     const listFn = (() =>
       listTransformed(kubeConfig, path, transform, {
         ...(labelSelector ? { labelSelector } : {}),
         ...(fieldSelector ? { fieldSelector } : {}),
+        ...(requestTimeoutMs ? { pageTimeoutMs: requestTimeoutMs } : {}),
       })) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
     const fresh = new ListWatch<KubernetesObject>(
       path,

@@ -5,7 +5,8 @@ import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from "@kuberne
 import type { KubeConfig } from "@kubernetes/client-node";
 
 export const LIST_PAGE_SIZE = 500;
-const LIST_TIMEOUT_MS = 60_000;
+/** Deadline of one list page when the informer names none (the operator passes --request-timeout-ms). */
+export const LIST_PAGE_TIMEOUT_MS = 60_000;
 
 interface ListPage {
   metadata?: { resourceVersion?: string; continue?: string };
@@ -36,7 +37,7 @@ export async function listTransformed<T>(
   kubeConfig: KubeConfig,
   path: string,
   transform: (obj: unknown) => T,
-  options: { labelSelector?: string; fieldSelector?: string; pageSize?: number } = {},
+  options: { labelSelector?: string; fieldSelector?: string; pageSize?: number; pageTimeoutMs?: number } = {},
 ): Promise<{ metadata: { resourceVersion?: string }; items: T[] }> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("no current cluster in the kubeconfig");
@@ -51,7 +52,7 @@ export async function listTransformed<T>(
     if (continueToken) url.searchParams.set("continue", continueToken);
     const ctx = new RequestContext(url.toString(), HttpMethod.GET);
     ctx.setHeaderParam("Accept", "application/json");
-    ctx.setSignal(AbortSignal.timeout(LIST_TIMEOUT_MS));
+    ctx.setSignal(AbortSignal.timeout(options.pageTimeoutMs ?? LIST_PAGE_TIMEOUT_MS));
     await kubeConfig.applySecurityAuthentication(ctx);
     const response = await http.send(ctx).toPromise();
     const body = await response.body.text();
