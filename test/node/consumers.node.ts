@@ -21,6 +21,7 @@ import {
   restrictedContainer,
   runPod,
   suiteContext,
+  issuedKeys,
 } from "../support/node.ts";
 import type { NodeWorld } from "../support/node.ts";
 import { eventually, freshNamespace } from "../support/world.ts";
@@ -70,16 +71,6 @@ function consumerPod(
       volumes: (credentials as { volumes?: k8s.V1Volume[] }).volumes ?? [],
     },
   };
-}
-
-/** Issued access key id → its expiration (ms), from the proxy's AssumeRole records. */
-function issuedKeys(proxy: AwsProxy): Map<string, number> {
-  const keys = new Map<string, number>();
-  for (const r of proxy.records({ action: "AssumeRole" })) {
-    if (r.issued?.accessKeyId && r.issued.expiration)
-      keys.set(r.issued.accessKeyId, Date.parse(r.issued.expiration));
-  }
-  return keys;
 }
 
 const callsBy = (proxy: AwsProxy, keys: Set<string>): ProxyRecord[] =>

@@ -24,6 +24,7 @@ import {
   podReachableProxy,
   restrictedContainer,
   suiteContext,
+  issuedKeys,
 } from "../support/node.ts";
 import type { NodeWorld } from "../support/node.ts";
 import { eventually, freshNamespace, kubectl } from "../support/world.ts";
@@ -87,16 +88,6 @@ async function readDeployment(namespace: string, name: string): Promise<k8s.V1De
   return JSON.parse(
     await kubectl(["get", "deployment", name, "--namespace", namespace, "-o", "json"]),
   ) as k8s.V1Deployment;
-}
-
-/** Issued access key id → its expiration (ms), from the proxy's AssumeRole records. */
-function issuedKeys(proxy: AwsProxy): Map<string, number> {
-  const keys = new Map<string, number>();
-  for (const r of proxy.records({ action: "AssumeRole" })) {
-    if (r.issued?.accessKeyId && r.issued.expiration)
-      keys.set(r.issued.accessKeyId, Date.parse(r.issued.expiration));
-  }
-  return keys;
 }
 
 const secretKey = (secret: k8s.V1Secret | undefined): string =>

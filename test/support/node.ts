@@ -240,3 +240,13 @@ export const restrictedContainer = {
   capabilities: { drop: ["ALL"] },
   seccompProfile: { type: "RuntimeDefault" },
 };
+
+/** Issued access key id → its expiration (ms), from the proxy's AssumeRole records. */
+export function issuedKeys(proxy: AwsProxy): Map<string, number> {
+  const keys = new Map<string, number>();
+  for (const r of proxy.records({ action: "AssumeRole" })) {
+    if (r.issued?.accessKeyId && r.issued.expiration)
+      keys.set(r.issued.accessKeyId, Date.parse(r.issued.expiration));
+  }
+  return keys;
+}
