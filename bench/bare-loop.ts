@@ -8,8 +8,9 @@
 // (so the benchmark can read its CPU time) and exits 0 if nothing failed.
 import { parseArgs } from "node:util";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { Watch } from "@kubernetes/client-node";
-import { PooledKubeConfig } from "../src/kube/kubeconfig.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { loadConnection } from "../src/kube/kubeconfig.ts";
+import { ListWatch } from "../src/kube/list-watch.ts";
 import type { V1Secret } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from "../src/api/schema.ts";
 import type { AWSAssumeRole } from "../src/api/schema.ts";
@@ -40,10 +41,9 @@ setTimeout(() => {
   process.exit(1);
 }, Number(values["timeout-ms"]));
 
-const kubeConfig = new PooledKubeConfig(); // the operator's transport: one connection pool
-kubeConfig.loadFromDefault();
-const secrets = new SecretClient(kubeConfig);
-const status = new AWSAssumeRoleClient(kubeConfig);
+const client = new KubeClient(loadConnection()); // the operator's transport: one connection pool
+const secrets = new SecretClient(client);
+const status = new AWSAssumeRoleClient(client);
 const sts = new STSClient({ maxAttempts: 1 });
 const identity = parseCallerArn((await sts.send(new GetCallerIdentityCommand({}))).Arn ?? "");
 
@@ -151,21 +151,12 @@ const add = (r: AWSAssumeRole) => {
   pending.push(r);
   waiters.shift()?.();
 };
-let resourceVersion = "";
-const startWatch = async (): Promise<void> => {
-  await new Watch(kubeConfig).watch(
-    path,
-    resourceVersion ? { resourceVersion } : {},
-    (phase: string, obj: AWSAssumeRole) => {
-      if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
-      if (phase === "ADDED") add(obj);
-    },
-    () => {
-      if (processed + failed < count) void startWatch();
-    },
-  );
-};
-await startWatch();
+const watch = new ListWatch<AWSAssumeRole>({ client, path, transform: (obj) => obj as AWSAssumeRole });
+watch.on("add", add);
+watch.on("error", () => {
+  if (processed + failed < count) setTimeout(() => void watch.start(), 500);
+});
+await watch.start();
 say({ event: "ready" });
 await Promise.all(Array.from({ length: concurrency }, () => worker()));
 say({ event: "done", processed, failed });

@@ -9,6 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { consumedSecrets, workloadProjection } from "../src/domain/rollout-restart.ts";
 import type { CachedWorkload, RawWorkload } from "../src/domain/rollout-restart.ts";
+import type { KubeClient } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { workloadPath } from "../src/kube/workloads.ts";
 import { world } from "../test/support/world.ts";
@@ -67,14 +68,14 @@ async function heapAfterGc(): Promise<number> {
 }
 
 async function cacheHeap(
-  kubeConfig: k8s.KubeConfig,
+  client: KubeClient,
   namespace: string,
   transform?: (obj: unknown) => unknown,
 ): Promise<number> {
   const before = await heapAfterGc();
   const informer = new Informer<CachedWorkload>({
     name: "bench",
-    kubeConfig,
+    client,
     logger: pino({ level: "silent" }),
     path: workloadPath("Deployment", namespace),
     // The operator's cache: the projection plus its Secret-name index.
@@ -110,11 +111,11 @@ try {
   }
   const project = (obj: unknown) => workloadProjection("Deployment", obj as RawWorkload);
   // Each measured twice, interleaved, the smaller of the two kept: garbage of the set-up can only inflate one.
-  await cacheHeap(w.kubeConfig, namespace, project); // warm-up: the client's own lazily built state
-  const whole = Math.min(await cacheHeap(w.kubeConfig, namespace), await cacheHeap(w.kubeConfig, namespace));
+  await cacheHeap(w.client, namespace, project); // warm-up: the client's own lazily built state
+  const whole = Math.min(await cacheHeap(w.client, namespace), await cacheHeap(w.client, namespace));
   const lean = Math.min(
-    await cacheHeap(w.kubeConfig, namespace, project),
-    await cacheHeap(w.kubeConfig, namespace, project),
+    await cacheHeap(w.client, namespace, project),
+    await cacheHeap(w.client, namespace, project),
   );
   const perThousand = (bytes: number) => ((bytes / count) * 1000) / 1024 / 1024;
   console.log(

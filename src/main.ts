@@ -11,7 +11,8 @@ import { SecretClient } from "./kube/secrets.ts";
 import { startHealthServer, startMetricsServer } from "./ops/http.ts";
 import { createLogger } from "./ops/logging.ts";
 import { Metrics } from "./ops/metrics.ts";
-import { PooledKubeConfig } from "./kube/kubeconfig.ts";
+import { KubeClient } from "./kube/client.ts";
+import { loadConnection } from "./kube/kubeconfig.ts";
 
 const SHUTDOWN_LIMIT_MS = 9_000;
 
@@ -34,8 +35,14 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(config.logLevel);
-  const kubeConfig = new PooledKubeConfig();
-  kubeConfig.loadFromDefault();
+  let client: KubeClient;
+  try {
+    client = new KubeClient(loadConnection(), config.requestTimeoutMs);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
 
   const limiters = new RateLimiters({
     "sts:AssumeRole": { ratePerSecond: config.stsRate, burst: config.stsBurst },
@@ -43,15 +50,15 @@ async function main(): Promise<void> {
   });
   const metrics = new Metrics();
   const controller: Controller = new Controller({
-    kubeConfig,
+    client,
     logger,
     namespaces: config.namespaces,
     concurrency: config.maxConcurrentReconciles,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
     stallAfterMs: config.watchStallSeconds * 1000,
     relistEveryMs: config.relistSeconds * 1000,
-    secretWriter: new SecretClient(kubeConfig, config.requestTimeoutMs),
-    events: new EventRecorder(kubeConfig, logger, config.instance, config.requestTimeoutMs),
+    secretWriter: new SecretClient(client),
+    events: new EventRecorder(client, logger, config.instance),
     aws: new SdkAwsAccess(limiters, metrics.aws(), config.requestTimeoutMs),
     requestTimeoutMs: config.requestTimeoutMs,
     reconcileTimeoutMs: config.reconcileTimeoutMs,
@@ -90,7 +97,7 @@ async function main(): Promise<void> {
 
   const elector = config.leaderElect
     ? new LeaderElector({
-        kubeConfig,
+        client,
         namespace: config.leaderElectionNamespace,
         name: config.leaderElectionId,
         identity: config.instance,

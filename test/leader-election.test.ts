@@ -247,7 +247,7 @@ test("release hands the Lease back even when it meets a renewal in flight", asyn
   for (let i = 0; i < 20; i++) {
     const name = `release-${i}`;
     const elector = new LeaderElector({
-      kubeConfig: w.kubeConfig,
+      client: w.client,
       namespace: ns,
       name,
       identity: "solo",

@@ -2,7 +2,8 @@
 // their names. It shares the Secret and Namespace caches with the namespaced side; the Controller forwards Secret
 // events of copies it owns and every Namespace change (a namespace that starts or stops matching a selector is
 // served or cleaned up within seconds: no polling).
-import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
+import type { V1Namespace } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
 import type { CachedSecret } from "./ports.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
@@ -20,7 +21,7 @@ export interface ClusterControllerOptions extends Omit<
   ClusterReconcilerOptions,
   "resources" | "statusWriter"
 > {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   concurrency: number;
   backoff: { baseMs: number; maxMs: number };
   stallAfterMs: number;
@@ -50,10 +51,10 @@ export class ClusterController {
 
   constructor(o: ClusterControllerOptions) {
     this.onResourceChanged = o.onResourceChanged;
-    const client = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
+    const client = new ClusterAWSAssumeRoleClient(o.client);
     this.onResource = o.onResource;
     this.informer = new Informer<ClusterAWSAssumeRole>({
-      kubeConfig: o.kubeConfig,
+      client: o.client,
       logger: o.logger,
       stallAfterMs: o.stallAfterMs,
       relistEveryMs: o.relistEveryMs,

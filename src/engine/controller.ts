@@ -1,7 +1,8 @@
 // The controller: informers on AWSAssumeRoles and on the operator's own Secrets (label-filtered: unrelated Secrets
 // are never cached) feed resource keys into the work queue; workers run the reconciler. Caches run on every
 // replica (standbys stay warm and ready); workers run only while this replica leads.
-import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
+import type { V1Namespace } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
@@ -42,7 +43,7 @@ export interface ControllerOptions extends Omit<
   ReconcilerOptions,
   "resources" | "secrets" | "logger" | "statusWriter" | "namespaceCache"
 > {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   logger: Logger;
   /** Namespaces to watch; empty = all. */
   namespaces: string[];
@@ -140,9 +141,9 @@ export class Controller {
     this.stallAfterMs = o.stallAfterMs;
     const all = o.namespaces.length === 0;
     const scopes = all ? [undefined] : o.namespaces;
-    const resourceClient = new AWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
+    const resourceClient = new AWSAssumeRoleClient(o.client);
     const common = {
-      kubeConfig: o.kubeConfig,
+      client: o.client,
       logger: o.logger,
       stallAfterMs: o.stallAfterMs,
       relistEveryMs: o.relistEveryMs,
@@ -210,13 +211,13 @@ export class Controller {
         : undefined;
     this.wiring = new ServiceAccountWiring({
       enabled: o.serviceAccounts ?? false,
-      kubeConfig: o.kubeConfig,
+      client: o.client,
       logger: o.logger,
       resources: this.resources,
       clusterResources: this.cluster?.informer,
       namespaces: this.namespaces,
       watchedNamespaces: o.namespaces,
-      writer: new ServiceAccountClient(o.kubeConfig, o.requestTimeoutMs),
+      writer: new ServiceAccountClient(o.client),
       events: o.events,
       backoff: o.backoff,
       stallAfterMs: o.stallAfterMs,
@@ -275,11 +276,11 @@ export class Controller {
         readers: (namespace, secretName) =>
           [...workloads.values()].flatMap((g) => g.byIndex(SECRET_INDEX, secretName, namespace)),
       };
-      const clusterClient = new ClusterAWSAssumeRoleClient(o.kubeConfig, o.requestTimeoutMs);
+      const clusterClient = new ClusterAWSAssumeRoleClient(o.client);
       this.restarter = new RolloutRestarter({
         secrets: this.secrets,
         workloads: cache,
-        writer: new WorkloadClient(o.kubeConfig, o.requestTimeoutMs),
+        writer: new WorkloadClient(o.client),
         events: o.events,
         logger: o.logger,
         ownerOf: (secret) => this.restartOwner(secret, resourceClient, clusterClient),

@@ -3,14 +3,24 @@
 // the record change, so clock skew between replicas does not matter), the leader renews every retryPeriod and
 // gives up when it cannot renew within renewDeadline, and releases the Lease on shutdown so a standby takes over
 // at its next retry. No maintained npm package offers this for @kubernetes/client-node 2.x, hence this module.
-import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
-import type { ConfigurationOptions, KubeConfig, V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { abortOptions } from "../kube/deadline.ts";
-import { isConflict, isNotFound } from "../kube/errors.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { isConflict } from "../kube/errors.ts";
+
+/** A Lease as the API sends it: times are strings (MicroTime, RFC 3339 with microseconds). */
+type Lease = Omit<V1Lease, "spec"> & {
+  spec?: Omit<NonNullable<V1Lease["spec"]>, "acquireTime" | "renewTime"> & {
+    acquireTime?: string;
+    renewTime?: string;
+  };
+};
+
+/** MicroTime fields must be sent with six fractional digits. */
+export const microTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 
 export interface LeaderElectionOptions {
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   namespace: string;
   name: string;
   identity: string;
@@ -27,7 +37,9 @@ export interface LeaderElectionOptions {
 
 export class LeaderElector {
   private readonly o: LeaderElectionOptions;
-  private readonly api: CoordinationV1Api;
+  private readonly client: KubeClient;
+  private readonly leasesPath: string;
+  private readonly leasePath: string;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
@@ -45,7 +57,9 @@ export class LeaderElector {
 
   constructor(options: LeaderElectionOptions) {
     this.o = options;
-    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.client = options.client;
+    this.leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
+    this.leasePath = `${this.leasesPath}/${encodeURIComponent(options.name)}`;
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
@@ -71,13 +85,10 @@ export class LeaderElector {
     if (!this.wroteHolder) return;
     this.wroteHolder = false;
     try {
-      const options = abortOptions(AbortSignal.timeout(this.renewDeadlineMs));
-      const lease = await this.api.readNamespacedLease(
-        { namespace: this.o.namespace, name: this.o.name },
-        options,
-      );
+      const signal = AbortSignal.timeout(this.renewDeadlineMs);
+      const lease = await this.client.get<Lease>(this.leasePath, { signal });
       if (lease.spec?.holderIdentity !== this.o.identity) return;
-      const nowIso = new V1MicroTime(this.now());
+      const nowIso = microTime(this.now());
       lease.spec = {
         ...lease.spec,
         holderIdentity: "",
@@ -85,10 +96,7 @@ export class LeaderElector {
         renewTime: nowIso,
         acquireTime: nowIso,
       };
-      await this.api.replaceNamespacedLease(
-        { namespace: this.o.namespace, name: this.o.name, body: lease },
-        options,
-      );
+      await this.client.replace(this.leasePath, lease, { signal });
       this.o.logger.info({ lease: this.o.name }, "released leadership");
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, "could not release the lease");
@@ -107,7 +115,7 @@ export class LeaderElector {
     try {
       // Like client-go: one attempt may take at most the renew deadline, so a request that never answers cannot
       // keep a leader that can no longer renew from noticing.
-      ok = await this.tryAcquireOrRenew(abortOptions(AbortSignal.timeout(this.renewDeadlineMs)));
+      ok = await this.tryAcquireOrRenew(AbortSignal.timeout(this.renewDeadlineMs));
     } catch (err) {
       this.o.logger.debug({ err: (err as Error).message }, "lease update failed");
     }
@@ -130,31 +138,29 @@ export class LeaderElector {
     this.schedule();
   }
 
-  private async tryAcquireOrRenew(options: ConfigurationOptions): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity } = this.o;
-    // MicroTime fields must be sent with microseconds, which V1MicroTime's serialisation does.
-    const now = new V1MicroTime(this.now());
-    let lease: V1Lease;
-    try {
-      lease = await this.api.readNamespacedLease({ namespace, name }, options);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.api.createNamespacedLease(
-        {
-          namespace,
-          body: {
-            metadata: { name, namespace },
-            spec: {
-              holderIdentity: identity,
-              leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-              acquireTime: now,
-              renewTime: now,
-              leaseTransitions: 0,
-            },
-          },
+    const now = microTime(this.now());
+    const lease = await this.client.getIfExists<Lease>(this.leasePath, { signal });
+    if (!lease) {
+      const created: Lease = {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, namespace },
+        spec: {
+          holderIdentity: identity,
+          leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: 0,
         },
-        options,
-      );
+      };
+      try {
+        await this.client.create(this.leasesPath, created, { signal });
+      } catch (err) {
+        if (isConflict(err)) return false; // another candidate created it first
+        throw err;
+      }
       return true;
     }
     const spec = lease.spec ?? {};
@@ -178,16 +184,13 @@ export class LeaderElector {
     const takingOver = record.holder !== identity;
     lease.spec = {
       ...spec,
-      ...(spec.acquireTime
-        ? { acquireTime: new V1MicroTime(new Date(spec.acquireTime as Date | string).getTime()) }
-        : {}),
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
       renewTime: now,
       ...(takingOver ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     try {
-      await this.api.replaceNamespacedLease({ namespace, name, body: lease }, options);
+      await this.client.replace(this.leasePath, lease, { signal });
     } catch (err) {
       if (isConflict(err)) return false;
       throw err;

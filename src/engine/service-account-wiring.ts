@@ -6,7 +6,8 @@
 // ServiceAccounts that carry our record (label-selected), each kept as a lean projection — never a cache of every
 // ServiceAccount. The record (an annotation per ServiceAccount: owner → Secret) makes removal exact and survives
 // restarts; a finalizer on the resource, only while it lists ServiceAccounts, lets deletion remove the entries.
-import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
+import type { V1Namespace } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "pino";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
@@ -42,7 +43,7 @@ export type ServiceAccountWriter = Pick<
 export interface ServiceAccountWiringOptions {
   /** --service-accounts: when false, a resource listing serviceAccounts is told so, and never kept undeletable. */
   enabled: boolean;
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   logger: Logger;
   resources: Cache<AWSAssumeRole>;
   clusterResources: Cache<ClusterAWSAssumeRole> | undefined;
@@ -105,7 +106,7 @@ export class ServiceAccountWiring {
   ): Informer<CachedServiceAccount> {
     const changed = (sa: CachedServiceAccount) => this.serviceAccountChanged(sa);
     return new Informer<CachedServiceAccount>({
-      kubeConfig: this.o.kubeConfig,
+      client: this.o.client,
       logger: this.o.logger,
       stallAfterMs: this.o.stallAfterMs,
       relistEveryMs: this.o.relistEveryMs,

@@ -1,8 +1,8 @@
 // Classifies Kubernetes API errors by HTTP status, so callers decide on conflicts and absence without parsing text.
-import { ApiException } from "@kubernetes/client-node";
+import { KubeApiError } from "./client.ts";
 
 export function statusCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
+  if (err instanceof KubeApiError) return err.statusCode;
   const code =
     (err as { code?: unknown; statusCode?: unknown } | null)?.statusCode ?? (err as { code?: unknown })?.code;
   return typeof code === "number" ? code : undefined;
@@ -14,19 +14,5 @@ export const isForbidden = (err: unknown): boolean => statusCode(err) === 403;
 
 /** A short message for logs and status: the API's own message when it sent a Status object. */
 export function apiErrorMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as unknown;
-    const parsed = typeof body === "string" ? safeJson(body) : body;
-    const message = (parsed as { message?: unknown } | undefined)?.message;
-    return typeof message === "string" ? `${err.code}: ${message}` : `HTTP ${err.code}`;
-  }
   return err instanceof Error ? err.message : String(err);
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -1,10 +1,9 @@
 // Kubernetes Events for AWSAssumeRole resources, aggregated like client-go's recorder: a repeat of the same
 // (object, type, reason, message) within the window bumps the count of the existing Event instead of adding one.
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { CoreV1Event, KubeConfig } from "@kubernetes/client-node";
+import type { CoreV1Event } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
+import type { KubeClient } from "./client.ts";
 
 export interface EventTarget {
   apiVersion: string;
@@ -31,23 +30,18 @@ const COMPONENT = "aws-assume-role-operator";
 const AGGREGATION_WINDOW_MS = 10 * 60_000;
 const MAX_TRACKED = 20_000;
 
+const eventsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;
+
 export class EventRecorder implements EventSink {
-  private readonly core: CoreV1Api;
+  private readonly client: KubeClient;
   private readonly logger: Logger;
   private readonly instance: string;
   private readonly seen = new Map<string, Seen>();
-  private readonly requestTimeoutMs: number;
 
-  constructor(
-    kubeConfig: KubeConfig,
-    logger: Logger,
-    instance: string,
-    requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
-  ) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  constructor(client: KubeClient, logger: Logger, instance: string) {
+    this.client = client;
     this.logger = logger;
     this.instance = instance;
-    this.requestTimeoutMs = requestTimeoutMs;
   }
 
   /** Fire-and-forget: an Event that cannot be written is logged, never fails a reconcile. */
@@ -70,24 +64,19 @@ export class EventRecorder implements EventSink {
       previous.count++;
       previous.lastSeenMs = now.getTime();
       try {
-        await this.core.patchNamespacedEvent(
-          {
-            namespace,
-            name: previous.eventName,
-            body: { count: previous.count, lastTimestamp: now },
-          },
-          abortOptions(
-            deadline(this.requestTimeoutMs),
-            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-          ),
-        );
+        await this.client.mergePatch(`${eventsPath(namespace)}/${encodeURIComponent(previous.eventName)}`, {
+          count: previous.count,
+          lastTimestamp: now,
+        });
         return;
       } catch {
         // The Event expired or was deleted: write a new one below.
       }
     }
     const eventName = `${target.name}.${randomBytes(8).toString("hex")}`;
-    const body: CoreV1Event = {
+    const body: CoreV1Event & { apiVersion: string; kind: string } = {
+      apiVersion: "v1",
+      kind: "Event",
       metadata: { name: eventName, namespace },
       involvedObject: {
         apiVersion: target.apiVersion,
@@ -106,7 +95,7 @@ export class EventRecorder implements EventSink {
       reportingComponent: COMPONENT,
       reportingInstance: this.instance,
     };
-    await this.core.createNamespacedEvent({ namespace, body }, abortOptions(deadline(this.requestTimeoutMs)));
+    await this.client.create(eventsPath(namespace), body);
     if (this.seen.size >= MAX_TRACKED) this.forgetOldest();
     this.seen.set(key, { eventName, count: 1, firstTimestamp: now, lastSeenMs: now.getTime() });
   }

@@ -1,12 +1,12 @@
-// A cache of one kind of object fed by list + watch (client-node's ListWatch), made robust: a watch that ends with
-// an error is restarted with backoff, a watchdog replaces a stalled one, and a periodic relist catches anything a
-// watch may have missed. 410 Gone is handled by ListWatch itself (it relists). Objects are projected on the way in
-// (`transform`: raw paginated lists and watch events alike), and optional indexes map a value (an owner's UID) to
-// the objects that carry it, so related objects are found without scanning.
-import { ListWatch, Watch } from "@kubernetes/client-node";
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+// A cache of one kind of object fed by list + watch (list-watch.ts), made robust: a watch that fails is replaced
+// with backoff, a watchdog replaces a stalled one, and a periodic relist catches anything a watch may have missed.
+// 410 Gone is handled by the ListWatch itself (it relists). Objects are projected on the way in (`transform`: raw
+// paginated lists and watch events alike), and optional indexes map a value (an owner's UID) to the objects that
+// carry it, so related objects are found without scanning.
 import type { Logger } from "pino";
-import { listTransformed } from "./list.ts";
+import type { KubeClient } from "./client.ts";
+import { ListWatch } from "./list-watch.ts";
+import type { MetaObject } from "./list-watch.ts";
 
 export interface InformerHandlers<T> {
   onAdd?(obj: T): void;
@@ -14,10 +14,7 @@ export interface InformerHandlers<T> {
   onDelete?(obj: T): void;
 }
 
-/** Anything with object metadata; custom objects arrive as plain JSON (timestamps as strings). */
-export interface MetaObject {
-  metadata?: { name?: string; namespace?: string };
-}
+export type { MetaObject } from "./list-watch.ts";
 
 /** What health checks and metrics read of any informer. */
 export interface InformerHealth {
@@ -29,12 +26,12 @@ export interface InformerHealth {
 export interface InformerOptions<T extends MetaObject> extends InformerHandlers<T> {
   /** Name for logs and metrics, e.g. "awsassumeroles". */
   name: string;
-  kubeConfig: KubeConfig;
+  client: KubeClient;
   /** List and watch path, e.g. "/api/v1/secrets". */
   path: string;
   labelSelector?: string;
-  /** Deadline of each list page request (--request-timeout-ms; default 60 s). A page that does not answer in time
-   * fails the list, which is retried with backoff like any failed list. */
+  /** Deadline of each list page request (default: the client's, --request-timeout-ms). A page that does not answer
+   * in time fails the list, which is retried with backoff like any failed list. */
   requestTimeoutMs?: number;
   /** Field selector, e.g. `metadata.name=default`: the server sends only matching objects (list and watch). */
   fieldSelector?: string;
@@ -52,35 +49,6 @@ export interface InformerOptions<T extends MetaObject> extends InformerHandlers<
 
 const RESTART_BASE_MS = 500;
 const RESTART_MAX_MS = 30_000;
-
-/** A Watch whose events carry the projection instead of the object (ERROR and BOOKMARK pass unchanged). */
-class TransformingWatch extends Watch {
-  private readonly transform: (obj: unknown) => unknown;
-
-  constructor(kubeConfig: KubeConfig, transform: (obj: unknown) => unknown) {
-    super(kubeConfig);
-    this.transform = transform;
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, unknown>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    return super.watch(
-      path,
-      // Bookmarks keep the resourceVersion current on quiet watches, so a reconnect rarely needs a relist.
-      { ...queryParams, allowWatchBookmarks: true },
-      (phase, obj) => {
-        const projected =
-          phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED" ? this.transform(obj) : obj;
-        callback(phase, projected);
-      },
-      done,
-    );
-  }
-}
 
 /** value → keys (namespace/name) per index, with each key's current values to undo on update and delete. */
 class Indexes<T extends MetaObject> {
@@ -141,7 +109,7 @@ class Indexes<T extends MetaObject> {
 export class Informer<T extends MetaObject> implements InformerHealth {
   readonly name: string;
   private readonly options: InformerOptions<T>;
-  private listWatch: ListWatch<KubernetesObject> | undefined;
+  private listWatch: ListWatch<T> | undefined;
   /** The indexes of the current listWatch (each ListWatch fills its own, swapped together). */
   private indexes: Indexes<T> | undefined;
   private stopped = true;
@@ -191,15 +159,15 @@ export class Informer<T extends MetaObject> implements InformerHealth {
     clearTimeout(this.restartTimer);
     clearInterval(this.watchdogTimer);
     clearInterval(this.relistTimer);
-    void this.listWatch?.stop();
+    this.listWatch?.stop();
   }
 
   get(namespace: string, name: string): T | undefined {
-    return this.listWatch?.get(name, namespace) as T | undefined;
+    return this.listWatch?.get(name, namespace);
   }
 
   list(namespace?: string): readonly T[] {
-    return (this.listWatch?.list(namespace) ?? []) as readonly T[];
+    return this.listWatch?.list(namespace) ?? [];
   }
 
   /** The cached objects an index maps this value to (e.g. the Secrets a resource UID owns). */
@@ -253,39 +221,31 @@ export class Informer<T extends MetaObject> implements InformerHealth {
 
   /** Builds a fresh ListWatch, fills it with a list, then swaps it in and reports objects that vanished. */
   private async replaceListWatch(): Promise<void> {
-    const { kubeConfig, path, labelSelector, fieldSelector, requestTimeoutMs } = this.options;
-    const transform = this.options.transform ?? ((obj: unknown) => obj as T);
-    const listFn = (() =>
-      listTransformed(kubeConfig, path, transform, {
-        ...(labelSelector ? { labelSelector } : {}),
-        ...(fieldSelector ? { fieldSelector } : {}),
-        ...(requestTimeoutMs ? { pageTimeoutMs: requestTimeoutMs } : {}),
-      })) as unknown as () => Promise<KubernetesListObject<KubernetesObject>>;
-    const fresh = new ListWatch<KubernetesObject>(
+    const { client, path, labelSelector, fieldSelector, requestTimeoutMs } = this.options;
+    const fresh = new ListWatch<T>({
+      client,
       path,
-      new TransformingWatch(kubeConfig, transform),
-      listFn,
-      false,
       labelSelector,
       fieldSelector,
-    );
+      transform: this.options.transform ?? ((obj: unknown) => obj as T),
+      pageTimeoutMs: requestTimeoutMs,
+    });
     const indexes = new Indexes<T>(this.options.indexers ?? {});
-    fresh.on("add", (obj) => indexes.set(obj as T));
-    fresh.on("update", (obj) => indexes.set(obj as T));
-    fresh.on("delete", (obj) => indexes.delete(obj as T));
+    fresh.on("add", (obj) => indexes.set(obj));
+    fresh.on("update", (obj) => indexes.set(obj));
+    fresh.on("delete", (obj) => indexes.delete(obj));
     const previous = this.listWatch;
-    const forward = (handler: ((obj: T) => void) | undefined) => (obj: KubernetesObject) => {
+    const forward = (handler: ((obj: T) => void) | undefined) => (obj: T) => {
       this.touch();
-      if (this.listWatch === fresh) handler?.(obj as T);
+      if (this.listWatch === fresh) handler?.(obj);
     };
     fresh.on("add", forward(this.options.onAdd));
     fresh.on("update", forward(this.options.onUpdate));
     fresh.on("delete", forward(this.options.onDelete));
     let startError: unknown;
-    // ListWatch says "connect" when it is about to list or watch, before it knows whether that works: it is
-    // activity for the watchdog, but only a successful list or an event ends the restart backoff (otherwise an
-    // unreachable API server is retried every 500 ms, with a warning each time, for as long as it is down).
-    fresh.on("connect", () => (this.lastActivityMs = this.now()));
+    // A watch that opened or sent a bookmark is alive for the watchdog; only a successful list or an event ends
+    // the restart backoff (otherwise a watch that opens and fails at once would be retried every 500 ms).
+    fresh.on("alive", () => (this.lastActivityMs = this.now()));
     fresh.on("error", (err) => {
       if (this.listWatch === fresh) this.scheduleRestart(err);
       else startError ??= err;
@@ -293,11 +253,11 @@ export class Informer<T extends MetaObject> implements InformerHealth {
     // start() lists, then opens the watch; objects the list adds are replayed below once this one is current.
     await fresh.start();
     if (startError !== undefined) {
-      await fresh.stop();
+      fresh.stop();
       throw startError;
     }
     if (this.stopped) {
-      await fresh.stop();
+      fresh.stop();
       return;
     }
     this.listWatch = fresh;
@@ -305,13 +265,13 @@ export class Informer<T extends MetaObject> implements InformerHealth {
     this.syncedOnce = true;
     this.touch();
     if (previous) {
-      await previous.stop();
+      previous.stop();
       const keep = new Set(fresh.list().map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`));
       for (const old of previous.list()) {
-        if (!keep.has(`${old.metadata?.namespace}/${old.metadata?.name}`)) this.options.onDelete?.(old as T);
+        if (!keep.has(`${old.metadata?.namespace}/${old.metadata?.name}`)) this.options.onDelete?.(old);
       }
     }
-    for (const obj of fresh.list()) this.options.onAdd?.(obj as T);
+    for (const obj of fresh.list()) this.options.onAdd?.(obj);
   }
 
   private scheduleRestart(err: unknown): void {

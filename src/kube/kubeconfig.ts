@@ -1,70 +1,210 @@
-// A KubeConfig whose requests share one connection pool.
+// Where the operator's API server and credentials come from, in client-go's order: the files in KUBECONFIG (merged,
+// the first file to name a cluster, user or context wins), else ~/.kube/config, else the Pod's service account
+// (KUBERNETES_SERVICE_HOST/PORT, its CA and its token file, re-read every minute because the kubelet rotates it).
 //
-// client-node 2.x builds a new undici Agent in every applySecurityAuthentication call, that is for every request:
-// each request opens its own TLS connection (a handshake, a fresh TLS context with the CA parsed again) and leaves
-// it open until undici's keep-alive timeout. Measured against the test world, 6,000 reads made the process's RSS
-// grow from 113 to 280 MiB with 35 MiB of live heap — native memory of connections and TLS contexts — which is
-// what got the operator OOM-killed inside the chart's 256 MiB. Here the first Agent made for a given set of TLS
-// settings is kept and handed to every later request, so requests reuse keep-alive connections the way client-go's
-// shared transport does; a change of those settings (another context, a rotated certificate file) gets a new pool
-// and the old one is closed once its requests are done.
-import { statSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
-import type { RequestContext } from "@kubernetes/client-node";
+// Static kubeconfig credentials — a token, a token file, a client certificate and key (inline or files, files
+// relative to the kubeconfig), basic auth — are read here. A user with an `exec` plugin or an `auth-provider`
+// (EKS's `aws eks get-token`, OIDC, GKE) is handed to @kubernetes/client-node's KubeConfig, loaded only then, which
+// runs the plugin and caches its credential; see client.ts for why the operator does not load it otherwise.
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { isIPv6 } from "node:net";
+import { parse } from "yaml";
+import type { Connection, TlsSource } from "./client.ts";
 
-type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const TOKEN_FILE_RELOAD_MS = 60_000;
 
-export class PooledKubeConfig extends KubeConfig {
-  #pool: { key: string; dispatcher: Dispatcher } | undefined;
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+  /** Where the Pod's service account is mounted (tests). */
+  serviceAccountDir?: string;
+}
 
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
-    const made = context.getDispatcher();
-    if (made === undefined) return; // plain HTTP without TLS settings: fetch's global pool is shared already
-    const key = this.tlsKey();
-    if (this.#pool?.key !== key) {
-      const old = this.#pool?.dispatcher;
-      this.#pool = { key, dispatcher: made };
-      if (old) void closeQuietly(old);
-      return;
+/** The connection the operator uses, from KUBECONFIG, ~/.kube/config or the Pod's service account. */
+export function loadConnection(o: LoadOptions = {}): Connection {
+  const env = o.env ?? process.env;
+  const files = env.KUBECONFIG
+    ? env.KUBECONFIG.split(delimiter).filter(Boolean)
+    : [join(o.home ?? homedir(), ".kube", "config")];
+  const present = files.filter((f) => existsSync(f));
+  if (present.length > 0) return fromKubeconfigFiles(present);
+  if (env.KUBECONFIG) throw new Error(`KUBECONFIG names no file that exists: ${env.KUBECONFIG}`);
+  if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT)
+    return inCluster(env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT, o.serviceAccountDir);
+  throw new Error(
+    "no Kubernetes configuration: set KUBECONFIG, create ~/.kube/config, or run in a Pod with a service account",
+  );
+}
+
+/** The Pod's own API server, CA and (rotating) service-account token. */
+export function inCluster(host: string, port: string, dir = SERVICE_ACCOUNT_DIR): Connection {
+  const hostPart = isIPv6(host) ? `[${host}]` : host;
+  return {
+    server: `https://${hostPart}:${port}`,
+    ca: { file: join(dir, "ca.crt") },
+    authorization: bearerFromFile(join(dir, "token")),
+  };
+}
+
+interface Named<T> {
+  name?: string;
+  cluster?: T;
+  user?: T;
+  context?: T;
+}
+
+interface RawCluster {
+  server?: string;
+  "certificate-authority"?: string;
+  "certificate-authority-data"?: string;
+  "insecure-skip-tls-verify"?: boolean;
+  "tls-server-name"?: string;
+  "proxy-url"?: string;
+}
+
+interface RawUser {
+  token?: string;
+  tokenFile?: string;
+  "client-certificate"?: string;
+  "client-certificate-data"?: string;
+  "client-key"?: string;
+  "client-key-data"?: string;
+  username?: string;
+  password?: string;
+  exec?: unknown;
+  "auth-provider"?: unknown;
+}
+
+interface RawContext {
+  cluster?: string;
+  user?: string;
+}
+
+interface RawKubeconfig {
+  "current-context"?: string;
+  clusters?: Named<RawCluster>[];
+  users?: Named<RawUser>[];
+  contexts?: Named<RawContext>[];
+}
+
+/** The current context of these kubeconfig files, merged as kubectl merges them. */
+export function fromKubeconfigFiles(files: string[]): Connection {
+  const clusters = new Map<string, { value: RawCluster; dir: string }>();
+  const users = new Map<string, { value: RawUser; dir: string }>();
+  const contexts = new Map<string, RawContext>();
+  let current: string | undefined;
+  for (const file of files) {
+    let doc: RawKubeconfig;
+    try {
+      doc = (parse(readFileSync(file, "utf8")) ?? {}) as RawKubeconfig;
+    } catch (err) {
+      throw new Error(`kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
     }
-    context.setDispatcher(this.#pool.dispatcher);
-    void closeQuietly(made); // never connected: closing frees it at once
+    const dir = dirname(file);
+    current ||= doc["current-context"] || undefined;
+    for (const c of doc.clusters ?? [])
+      if (c.name && c.cluster && !clusters.has(c.name)) clusters.set(c.name, { value: c.cluster, dir });
+    for (const u of doc.users ?? [])
+      if (u.name && !users.has(u.name)) users.set(u.name, { value: u.user ?? {}, dir });
+    for (const c of doc.contexts ?? [])
+      if (c.name && c.context && !contexts.has(c.name)) contexts.set(c.name, c.context);
   }
-
-  /** What the TLS settings of a request are made from; files by path and modification time. */
-  private tlsKey(): string {
-    const cluster = this.getCurrentCluster();
-    const user = this.getCurrentUser();
-    return JSON.stringify([
-      cluster?.server,
-      cluster?.proxyUrl,
-      cluster?.skipTLSVerify,
-      cluster?.tlsServerName,
-      cluster?.caData,
-      fileStamp(cluster?.caFile),
-      user?.certData,
-      fileStamp(user?.certFile),
-      user?.keyData,
-      fileStamp(user?.keyFile),
-    ]);
-  }
+  const where = files.join(delimiter);
+  if (!current) throw new Error(`kubeconfig ${where}: no current-context`);
+  const context = contexts.get(current);
+  if (!context) throw new Error(`kubeconfig ${where}: context ${current} is not defined`);
+  const cluster = context.cluster ? clusters.get(context.cluster) : undefined;
+  if (!cluster?.value.server)
+    throw new Error(`kubeconfig ${where}: context ${current} names no cluster with a server`);
+  if (cluster.value["proxy-url"])
+    throw new Error(
+      `kubeconfig ${where}: cluster ${context.cluster} uses proxy-url, which the operator does not support`,
+    );
+  const user = context.user ? users.get(context.user) : undefined;
+  return {
+    server: cluster.value.server,
+    ...(cluster.value["insecure-skip-tls-verify"] ? { insecureSkipTlsVerify: true } : {}),
+    ...(cluster.value["tls-server-name"] ? { tlsServerName: cluster.value["tls-server-name"] } : {}),
+    ...source(
+      "ca",
+      cluster.value["certificate-authority-data"],
+      cluster.value["certificate-authority"],
+      cluster.dir,
+    ),
+    ...(user ? userSettings(user.value, user.dir, files) : {}),
+  };
 }
 
-function fileStamp(path: string | undefined): string | undefined {
-  if (!path) return undefined;
-  try {
-    const s = statSync(path);
-    return `${path}@${s.mtimeMs}:${s.size}`;
-  } catch {
-    return `${path}@missing`;
+function userSettings(user: RawUser, dir: string, files: string[]): Partial<Connection> {
+  const tls = {
+    ...source("cert", user["client-certificate-data"], user["client-certificate"], dir),
+    ...source("key", user["client-key-data"], user["client-key"], dir),
+  };
+  if (user.exec !== undefined || user["auth-provider"] !== undefined)
+    return { ...tls, authorization: delegatedAuthorization(files) };
+  if (user.tokenFile) return { ...tls, authorization: bearerFromFile(resolve(dir, user.tokenFile)) };
+  if (user.token) {
+    const header = `Bearer ${user.token}`;
+    return { ...tls, authorization: () => Promise.resolve(header) };
   }
+  if (user.username !== undefined) {
+    const header = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`;
+    return { ...tls, authorization: () => Promise.resolve(header) };
+  }
+  return tls;
 }
 
-async function closeQuietly(dispatcher: Dispatcher): Promise<void> {
-  try {
-    await (dispatcher as { close?: () => Promise<void> }).close?.();
-  } catch {
-    // closing a pool that is already closed or never connected
-  }
+function source(
+  name: "ca" | "cert" | "key",
+  data: string | undefined,
+  file: string | undefined,
+  dir: string,
+): Partial<Record<"ca" | "cert" | "key", TlsSource>> {
+  if (data) return { [name]: { data: Buffer.from(data, "base64") } };
+  if (file) return { [name]: { file: resolve(dir, file) } };
+  return {};
+}
+
+const resolve = (dir: string, path: string) => (isAbsolute(path) ? path : join(dir, path));
+
+/** `Bearer <file's content>`, the file read again at most once a minute (a projected token is rotated). */
+export function bearerFromFile(path: string, reloadMs = TOKEN_FILE_RELOAD_MS): () => Promise<string> {
+  let cached: { header: string; readAtMs: number } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.readAtMs >= reloadMs) {
+      try {
+        cached = { header: `Bearer ${readFileSync(path, "utf8").trim()}`, readAtMs: now };
+      } catch (err) {
+        // A token that cannot be re-read: keep the last one (it is usually still valid for a while).
+        if (!cached) throw new Error(`token file ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return Promise.resolve(cached.header);
+  };
+}
+
+/** Authorization from client-node's KubeConfig (exec plugins, auth providers), imported on first use. */
+function delegatedAuthorization(files: string[]): () => Promise<string | undefined> {
+  let loaded:
+    Promise<{ applyToHTTPSOptions(o: { headers?: Record<string, unknown> }): Promise<void> }> | undefined;
+  return async () => {
+    loaded ??= import("@kubernetes/client-node").then(({ KubeConfig }) => {
+      const kc = new KubeConfig();
+      kc.loadFromFile(files[0]!);
+      for (const more of files.slice(1)) {
+        const other = new KubeConfig();
+        other.loadFromFile(more);
+        kc.mergeConfig(other, true);
+      }
+      return kc;
+    });
+    const options: { headers?: Record<string, unknown> } = { headers: {} };
+    await (await loaded).applyToHTTPSOptions(options);
+    const header = options.headers?.Authorization ?? options.headers?.authorization;
+    return typeof header === "string" ? header : undefined;
+  };
 }

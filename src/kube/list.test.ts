@@ -4,25 +4,19 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { PooledKubeConfig } from "./kubeconfig.ts";
+import { KubeClient } from "./client.ts";
 import { listTransformed } from "./list.ts";
 
 describe("listTransformed", () => {
   let server: Server;
   const sockets: Socket[] = [];
-  let kubeConfig: PooledKubeConfig;
+  let client: KubeClient;
 
   before(async () => {
     server = createServer((socket) => sockets.push(socket)); // reads the request, answers nothing
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
-    kubeConfig = new PooledKubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: [{ name: "hang", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: "u", token: "t" }],
-      contexts: [{ name: "hang", cluster: "hang", user: "u" }],
-      currentContext: "hang",
-    });
+    client = new KubeClient({ server: `http://127.0.0.1:${port}` }, 60_000);
   });
   after(() => {
     for (const s of sockets) s.destroy();
@@ -31,9 +25,17 @@ describe("listTransformed", () => {
 
   it("a page that never answers fails at the page deadline", { timeout: 5_000 }, async () => {
     await assert.rejects(
-      listTransformed(kubeConfig, "/api/v1/secrets", (o) => o, { pageTimeoutMs: 200 }),
+      listTransformed(client, "/api/v1/secrets", (o) => o, { pageTimeoutMs: 200 }),
       (err: Error) => err.name === "TimeoutError" || /timeout|aborted/i.test(err.message),
     );
     assert.ok(sockets.length >= 1, "the request reached the hanging server");
+  });
+
+  it("without a page deadline, the client's request timeout applies", { timeout: 5_000 }, async () => {
+    const short = new KubeClient(client.connection, 200);
+    await assert.rejects(
+      listTransformed(short, "/api/v1/secrets", (o) => o),
+      (err: Error) => err.name === "TimeoutError",
+    );
   });
 });

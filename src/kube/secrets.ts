@@ -1,47 +1,35 @@
 // Secret writes for the engine: create, replace with optimistic concurrency, delete with a UID precondition, and
 // a live read for names the label-filtered cache cannot see. Decisions about what to write live elsewhere. Every
-// request has a deadline: the caller's signal and the per-request timeout.
-import { CoreV1Api } from "@kubernetes/client-node";
-import type { ConfigurationOptions, KubeConfig, V1Secret } from "@kubernetes/client-node";
-import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
+// request has a deadline: the caller's signal and the client's per-request timeout.
+import type { V1Secret } from "@kubernetes/client-node";
+import type { KubeClient } from "./client.ts";
 import { isNotFound } from "./errors.ts";
 
+const secretsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+const secretPath = (namespace: string, name: string) =>
+  `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
+
 export class SecretClient {
-  private readonly core: CoreV1Api;
-  private readonly requestTimeoutMs: number;
+  private readonly client: KubeClient;
 
-  constructor(kubeConfig: KubeConfig, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.requestTimeoutMs = requestTimeoutMs;
+  constructor(client: KubeClient) {
+    this.client = client;
   }
 
-  private options(signal: AbortSignal | undefined): ConfigurationOptions {
-    return abortOptions(deadline(this.requestTimeoutMs, signal));
-  }
-
-  async get(namespace: string, name: string, signal?: AbortSignal): Promise<V1Secret | undefined> {
-    try {
-      return await this.core.readNamespacedSecret({ namespace, name }, this.options(signal));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  get(namespace: string, name: string, signal?: AbortSignal): Promise<V1Secret | undefined> {
+    return this.client.getIfExists<V1Secret>(secretPath(namespace, name), { signal });
   }
 
   create(secret: V1Secret, signal?: AbortSignal): Promise<V1Secret> {
-    return this.core.createNamespacedSecret(
-      { namespace: secret.metadata!.namespace!, body: secret },
-      this.options(signal),
-    );
+    return this.client.create<V1Secret>(secretsPath(secret.metadata!.namespace!), secret, {
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /** Replaces the Secret; `secret.metadata.resourceVersion` makes this fail with 409 if it changed meanwhile. */
   replace(secret: V1Secret, signal?: AbortSignal): Promise<V1Secret> {
     const { namespace, name } = secret.metadata!;
-    return this.core.replaceNamespacedSecret(
-      { namespace: namespace!, name: name!, body: secret },
-      this.options(signal),
-    );
+    return this.client.replace<V1Secret>(secretPath(namespace!, name!), secret, { signal });
   }
 
   /** Deletes the Secret only if it is still the object with this UID (and resourceVersion, when given). */
@@ -52,15 +40,13 @@ export class SecretClient {
     resourceVersion?: string,
     signal?: AbortSignal,
   ): Promise<void> {
+    const body = {
+      apiVersion: "v1",
+      kind: "DeleteOptions",
+      preconditions: { uid, ...(resourceVersion ? { resourceVersion } : {}) },
+    };
     try {
-      await this.core.deleteNamespacedSecret(
-        {
-          namespace,
-          name,
-          body: { preconditions: { uid, ...(resourceVersion ? { resourceVersion } : {}) } },
-        },
-        this.options(signal),
-      );
+      await this.client.delete(secretPath(namespace, name), body, { signal });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

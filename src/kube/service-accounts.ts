@@ -1,13 +1,12 @@
 // ServiceAccount access for the imagePullSecrets wiring: the lean projection its caches keep, live reads, and
 // merge patches guarded by resourceVersion; plus finalizer patches on both resource kinds. Decisions live in the
 // engine (service-account-wiring.ts) and the domain (pull-secrets.ts).
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { ConfigurationOptions, KubeConfig, V1ServiceAccount } from "@kubernetes/client-node";
+import type { V1ServiceAccount, V1ServiceAccountList } from "@kubernetes/client-node";
 import { CLUSTER_PLURAL } from "../api/cluster-schema.ts";
 import { GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import { WIRED_ANNOTATION, WIRED_LABEL, WIRED_LABEL_VALUE } from "../domain/pull-secrets.ts";
 import type { PullSecretRef } from "../domain/pull-secrets.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS, abortOptions, deadline } from "./deadline.ts";
+import type { KubeClient } from "./client.ts";
 import { isNotFound } from "./errors.ts";
 
 export const WIRED_SELECTOR = `${WIRED_LABEL}=${WIRED_LABEL_VALUE}`;
@@ -34,25 +33,19 @@ export function cachedServiceAccount(obj: V1ServiceAccount): CachedServiceAccoun
 
 /** The path to list and watch ServiceAccounts, in all namespaces or one. */
 export function serviceAccountsPath(namespace?: string): string {
-  return namespace ? `/api/v1/namespaces/${namespace}/serviceaccounts` : "/api/v1/serviceaccounts";
+  return namespace
+    ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts`
+    : "/api/v1/serviceaccounts";
 }
 
+const serviceAccountPath = (namespace: string, name: string) =>
+  `${serviceAccountsPath(namespace)}/${encodeURIComponent(name)}`;
+
 export class ServiceAccountClient {
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
-  private readonly requestTimeoutMs: number;
+  private readonly client: KubeClient;
 
-  constructor(kubeConfig: KubeConfig, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.requestTimeoutMs = requestTimeoutMs;
-  }
-
-  private options(signal: AbortSignal | undefined, patch = false): ConfigurationOptions {
-    return abortOptions(
-      deadline(this.requestTimeoutMs, signal),
-      patch ? setHeaderOptions("Content-Type", PatchStrategy.MergePatch) : undefined,
-    );
+  constructor(client: KubeClient) {
+    this.client = client;
   }
 
   async get(
@@ -60,28 +53,19 @@ export class ServiceAccountClient {
     name: string,
     signal?: AbortSignal,
   ): Promise<CachedServiceAccount | undefined> {
-    try {
-      return cachedServiceAccount(
-        await this.core.readNamespacedServiceAccount({ namespace, name }, this.options(signal)),
-      );
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const sa = await this.client.getIfExists<V1ServiceAccount>(serviceAccountPath(namespace, name), {
+      signal,
+    });
+    return sa && cachedServiceAccount(sa);
   }
 
   /** ServiceAccounts that carry our record (label-selected), live: in one namespace or all. */
   async listWired(namespace: string | undefined, signal?: AbortSignal): Promise<CachedServiceAccount[]> {
-    const list = namespace
-      ? await this.core.listNamespacedServiceAccount(
-          { namespace, labelSelector: WIRED_SELECTOR },
-          this.options(signal),
-        )
-      : await this.core.listServiceAccountForAllNamespaces(
-          { labelSelector: WIRED_SELECTOR },
-          this.options(signal),
-        );
-    return list.items.map(cachedServiceAccount);
+    const list = await this.client.get<V1ServiceAccountList>(serviceAccountsPath(namespace), {
+      query: { labelSelector: WIRED_SELECTOR },
+      signal,
+    });
+    return (list.items ?? []).map(cachedServiceAccount);
   }
 
   /**
@@ -106,9 +90,10 @@ export class ServiceAccountClient {
       imagePullSecrets,
     };
     return cachedServiceAccount(
-      await this.core.patchNamespacedServiceAccount(
-        { namespace: sa.metadata.namespace, name: sa.metadata.name, body },
-        this.options(signal, true),
+      await this.client.mergePatch<V1ServiceAccount>(
+        serviceAccountPath(sa.metadata.namespace, sa.metadata.name),
+        body,
+        { signal },
       ),
     );
   }
@@ -146,19 +131,13 @@ export class ServiceAccountClient {
     status: boolean,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const options = this.options(signal, true);
+    const path =
+      (namespace
+        ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}`
+        : `/apis/${GROUP}/${VERSION}/${CLUSTER_PLURAL}/${encodeURIComponent(name)}`) +
+      (status ? "/status" : "");
     try {
-      if (namespace) {
-        const request = { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body };
-        await (status
-          ? this.custom.patchNamespacedCustomObjectStatus(request, options)
-          : this.custom.patchNamespacedCustomObject(request, options));
-      } else {
-        const request = { group: GROUP, version: VERSION, plural: CLUSTER_PLURAL, name, body };
-        await (status
-          ? this.custom.patchClusterCustomObjectStatus(request, options)
-          : this.custom.patchClusterCustomObject(request, options));
-      }
+      await this.client.mergePatch(path, body, { signal });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

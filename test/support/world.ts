@@ -10,14 +10,18 @@ import * as k8s from "@kubernetes/client-node";
 import { startAwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import { AwsProxyClient } from "./aws-proxy-client.ts";
-import { PooledKubeConfig } from "../../src/kube/kubeconfig.ts";
+import { PooledKubeConfig } from "./pooled-kubeconfig.ts";
+import { KubeClient } from "../../src/kube/client.ts";
+import { loadConnection } from "../../src/kube/kubeconfig.ts";
 
 const run = promisify(execFile);
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export interface World {
-  /** The admin KubeConfig of the test world. */
+  /** The admin KubeConfig of the test world (client-node, for tests' typed calls). */
   kubeConfig: k8s.KubeConfig;
+  /** The same credentials through the operator's own transport (src/kube/client.ts). */
+  client: KubeClient;
   core: k8s.CoreV1Api;
   custom: k8s.CustomObjectsApi;
   /** Environment of the world (KUBECONFIG, AWS_ENDPOINT_URL, AWS_REGION, test keys, ...). */
@@ -41,10 +45,11 @@ export function world(): Promise<World> {
   worldPromise ??= (async () => {
     await run(join(ROOT, "scripts", "testenv"), ["up"], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
     const env = parseEnv(readFileSync(join(ROOT, ".testenv", "env"), "utf8"));
-    const kubeConfig = new PooledKubeConfig(); // the operator's transport
+    const kubeConfig = new PooledKubeConfig();
     kubeConfig.loadFromFile(env.KUBECONFIG!);
     return {
       kubeConfig,
+      client: new KubeClient(loadConnection({ env: { KUBECONFIG: env.KUBECONFIG! } })),
       core: kubeConfig.makeApiClient(k8s.CoreV1Api),
       custom: kubeConfig.makeApiClient(k8s.CustomObjectsApi),
       env,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { HttpMethod, RequestContext } from "@kubernetes/client-node";
-import { PooledKubeConfig } from "./kubeconfig.ts";
+import { PooledKubeConfig } from "./pooled-kubeconfig.ts";
 
 // A throwaway CA: the dispatcher is built from TLS settings only; nothing connects in these tests.
 const CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUZ3Vlc3NlZA==\n-----END CERTIFICATE-----\n";
