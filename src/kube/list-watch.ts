@@ -28,6 +28,8 @@ export interface ListWatchOptions<T> {
   transform: (obj: unknown) => T;
   /** Deadline of each list page (default: the client's request timeout). */
   pageTimeoutMs?: number | undefined;
+  /** How long the server keeps one watch open (default: 5–10 minutes, random). */
+  watchTimeoutSeconds?: number;
 }
 
 interface WatchEvent {
@@ -121,7 +123,9 @@ export class ListWatch<T extends MetaObject> {
             watch: "true",
             resourceVersion: this.resourceVersion,
             allowWatchBookmarks: "true",
-            timeoutSeconds: watchTimeoutSeconds(),
+            timeoutSeconds: this.o.watchTimeoutSeconds
+              ? String(this.o.watchTimeoutSeconds)
+              : watchTimeoutSeconds(),
             labelSelector: this.o.labelSelector,
             fieldSelector: this.o.fieldSelector,
           },

@@ -1,0 +1,215 @@
+// Where the operator's connection comes from: kubeconfig files (merged as kubectl merges them, paths relative to
+// their file), the Pod's service account, and exec plugins handed to client-node. Files are real temporary files;
+// nothing connects.
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { bearerFromFile, fromKubeconfigFiles, inCluster, loadConnection } from "./kubeconfig.ts";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "aar-kubeconfig-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const config = (o: { current?: string; clusters?: string; users?: string; contexts?: string }) =>
+  [
+    "apiVersion: v1",
+    "kind: Config",
+    o.current ? `current-context: ${o.current}` : "",
+    `clusters:${o.clusters ?? " []"}`,
+    `users:${o.users ?? " []"}`,
+    `contexts:${o.contexts ?? " []"}`,
+  ].join("\n");
+
+describe("fromKubeconfigFiles", () => {
+  it("reads the current context's server, CA data, token and TLS settings", async () => {
+    const file = write(
+      "a",
+      config({
+        current: "c",
+        clusters: `
+  - name: k
+    cluster:
+      server: https://10.0.0.1:6443
+      certificate-authority-data: ${Buffer.from("CA").toString("base64")}
+      tls-server-name: api.internal`,
+        users: `
+  - name: u
+    user: { token: abc }`,
+        contexts: `
+  - name: c
+    context: { cluster: k, user: u }`,
+      }),
+    );
+    const c = fromKubeconfigFiles([file]);
+    assert.equal(c.server, "https://10.0.0.1:6443");
+    assert.deepEqual(c.ca, { data: Buffer.from("CA") });
+    assert.equal(c.tlsServerName, "api.internal");
+    assert.equal(c.insecureSkipTlsVerify, undefined);
+    assert.equal(await c.authorization?.(), "Bearer abc");
+  });
+
+  it("resolves certificate files relative to the kubeconfig's directory", () => {
+    mkdirSync(join(dir, "sub"));
+    const file = write(
+      "sub/config",
+      config({
+        current: "c",
+        clusters: `
+  - name: k
+    cluster: { server: "https://h:1", certificate-authority: ca.crt, insecure-skip-tls-verify: true }`,
+        users: `
+  - name: u
+    user: { client-certificate: /abs/cert.pem, client-key: keys/key.pem }`,
+        contexts: `
+  - name: c
+    context: { cluster: k, user: u }`,
+      }),
+    );
+    const c = fromKubeconfigFiles([file]);
+    assert.deepEqual(c.ca, { file: join(dir, "sub", "ca.crt") });
+    assert.deepEqual(c.cert, { file: "/abs/cert.pem" });
+    assert.deepEqual(c.key, { file: join(dir, "sub", "keys", "key.pem") });
+    assert.equal(c.insecureSkipTlsVerify, true);
+    assert.equal(c.authorization, undefined);
+  });
+
+  it("merges files: the first to name an entry or a current context wins", async () => {
+    const first = write(
+      "first",
+      config({
+        clusters: `
+  - name: k
+    cluster: { server: "https://first:1" }`,
+        users: `
+  - name: u
+    user: { username: me, password: pw }`,
+      }),
+    );
+    const second = write(
+      "second",
+      config({
+        current: "c",
+        clusters: `
+  - name: k
+    cluster: { server: "https://second:1" }`,
+        users: `
+  - name: u
+    user: { token: second }`,
+        contexts: `
+  - name: c
+    context: { cluster: k, user: u }`,
+      }),
+    );
+    const c = fromKubeconfigFiles([first, second]);
+    assert.equal(c.server, "https://first:1");
+    assert.equal(await c.authorization?.(), `Basic ${Buffer.from("me:pw").toString("base64")}`);
+  });
+
+  it("names what is missing: no current context, an undefined context, a proxy-url", () => {
+    const none = write("none", config({}));
+    assert.throws(() => fromKubeconfigFiles([none]), /no current-context/);
+    const undef = write("undef", config({ current: "nope" }));
+    assert.throws(() => fromKubeconfigFiles([undef]), /context nope is not defined/);
+    const proxied = write(
+      "proxied",
+      config({
+        current: "c",
+        clusters: `
+  - name: k
+    cluster: { server: "https://h:1", proxy-url: "http://proxy:3128" }`,
+        contexts: `
+  - name: c
+    context: { cluster: k }`,
+      }),
+    );
+    assert.throws(() => fromKubeconfigFiles([proxied]), /proxy-url/);
+  });
+
+  it("runs an exec plugin through client-node and sends its token", async () => {
+    const plugin = write(
+      "plugin.sh",
+      `#!/bin/sh\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-exec"}}'\n`,
+    );
+    chmodSync(plugin, 0o755);
+    const file = write(
+      "exec",
+      config({
+        current: "c",
+        clusters: `
+  - name: k
+    cluster: { server: "https://h:1" }`,
+        users: `
+  - name: u
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1
+        command: ${plugin}
+        interactiveMode: Never`,
+        contexts: `
+  - name: c
+    context: { cluster: k, user: u }`,
+      }),
+    );
+    const c = fromKubeconfigFiles([file]);
+    assert.equal(await c.authorization?.(), "Bearer from-exec");
+  });
+});
+
+describe("loadConnection", () => {
+  it("takes KUBECONFIG first, then ~/.kube/config, then the Pod's service account", () => {
+    const file = write(
+      "k",
+      config({
+        current: "c",
+        clusters: `
+  - name: k
+    cluster: { server: "https://from-env:1" }`,
+        contexts: `
+  - name: c
+    context: { cluster: k }`,
+      }),
+    );
+    const pod = { KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" };
+    assert.equal(loadConnection({ env: { KUBECONFIG: file, ...pod } }).server, "https://from-env:1");
+    mkdirSync(join(dir, "home", ".kube"), { recursive: true });
+    writeFileSync(join(dir, "home", ".kube", "config"), config({ current: "c", contexts: "", clusters: "" }));
+    assert.throws(() => loadConnection({ env: pod, home: join(dir, "home") }), /context c is not defined/);
+    assert.equal(loadConnection({ env: pod, home: join(dir, "nohome") }).server, "https://10.96.0.1:443");
+    assert.throws(() => loadConnection({ env: {}, home: join(dir, "nohome") }), /no Kubernetes configuration/);
+    assert.throws(() => loadConnection({ env: { KUBECONFIG: join(dir, "missing") } }), /names no file/);
+  });
+
+  it("in a Pod: brackets an IPv6 service host, and reads the CA and token from the service account", async () => {
+    writeFileSync(join(dir, "token"), "pod-token\n");
+    const c = inCluster("fd00::1", "443", dir);
+    assert.equal(c.server, "https://[fd00::1]:443");
+    assert.deepEqual(c.ca, { file: join(dir, "ca.crt") });
+    assert.equal(await c.authorization?.(), "Bearer pod-token");
+  });
+});
+
+describe("bearerFromFile", () => {
+  it("reads a rotated token again once the reload period passed, and keeps the last one if the file vanished", async () => {
+    const path = write("token", "one");
+    const header = bearerFromFile(path, 50);
+    assert.equal(await header(), "Bearer one");
+    writeFileSync(path, "two");
+    assert.equal(await header(), "Bearer one", "within the period the cached token is used");
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(await header(), "Bearer two");
+    rmSync(path);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(await header(), "Bearer two");
+    assert.throws(() => bearerFromFile(join(dir, "never"))(), /token file/);
+  });
+});
