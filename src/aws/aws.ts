@@ -39,6 +39,7 @@ export const DEFAULT_AWS_REQUEST_TIMEOUT_MS = 10_000;
 
 export class SdkAwsAccess implements AwsAccess {
   private readonly sts: STSClient;
+  private readonly http: STSClient["config"]["requestHandler"];
   private readonly regionalSts = new Map<string, STSClient>();
   private readonly limiters: RateLimiters;
   private readonly observer: AwsObserver;
@@ -65,6 +66,11 @@ export class SdkAwsAccess implements AwsAccess {
       },
     };
     this.sts = new STSClient({ ...this.common });
+    // One connection pool for every client: regional STS clients and the ECR client made per token call (with the
+    // assumed credentials) use the default STS client's handler, so they reuse its keep-alive connections instead of
+    // each opening (and TLS-handshaking) its own. Those clients are therefore never destroy()ed: that would close
+    // the shared pool.
+    this.http = this.sts.config.requestHandler;
     this.limiters = limiters;
     this.observer = observer;
   }
@@ -114,7 +120,7 @@ export class SdkAwsAccess implements AwsAccess {
     if (!region) return this.sts;
     let client = this.regionalSts.get(region);
     if (!client) {
-      client = new STSClient({ ...this.common, region });
+      client = new STSClient({ ...this.common, region, requestHandler: this.http });
       this.regionalSts.set(region, client);
     }
     return client;
@@ -123,6 +129,7 @@ export class SdkAwsAccess implements AwsAccess {
   async ecrToken(credentials: AwsCredentials, region: string, signal?: AbortSignal): Promise<EcrToken> {
     const ecr = new ECRClient({
       ...this.common,
+      requestHandler: this.http,
       region,
       credentials: {
         accessKeyId: credentials.accessKeyId,
@@ -130,18 +137,14 @@ export class SdkAwsAccess implements AwsAccess {
         sessionToken: credentials.sessionToken,
       },
     });
-    try {
-      const out = await this.call("ecr:GetAuthorizationToken", `ECR GetAuthorizationToken in ${region}`, () =>
-        ecr.send(new GetAuthorizationTokenCommand({}), { abortSignal: signal }),
-      );
-      const data = out.authorizationData?.[0];
-      if (!data?.authorizationToken || !data.expiresAt) {
-        throw classifyAwsError(new Error("the response held no token"), "ECR GetAuthorizationToken");
-      }
-      return { token: data.authorizationToken, expirationTime: new Date(data.expiresAt) };
-    } finally {
-      ecr.destroy();
+    const out = await this.call("ecr:GetAuthorizationToken", `ECR GetAuthorizationToken in ${region}`, () =>
+      ecr.send(new GetAuthorizationTokenCommand({}), { abortSignal: signal }),
+    );
+    const data = out.authorizationData?.[0];
+    if (!data?.authorizationToken || !data.expiresAt) {
+      throw classifyAwsError(new Error("the response held no token"), "ECR GetAuthorizationToken");
     }
+    return { token: data.authorizationToken, expirationTime: new Date(data.expiresAt) };
   }
 
   private async call<T>(api: AwsApi, what: string, send: () => Promise<T>): Promise<T> {
