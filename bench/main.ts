@@ -17,7 +17,7 @@ import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
 import { restart } from "./scenarios/restart.ts";
-import { scale } from "./scenarios/scale.ts";
+import { gcCost, scale } from "./scenarios/scale.ts";
 import { serviceAccounts } from "./scenarios/service-accounts.ts";
 import { spread } from "./scenarios/spread.ts";
 import { stsLatency } from "./scenarios/sts-latency.ts";
@@ -31,6 +31,7 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   memory,
   "fan-out": fanOut,
   scale,
+  "gc-cost": gcCost,
   "service-accounts": serviceAccounts,
 };
 

@@ -10,6 +10,7 @@ export const SCENARIOS = [
   "spread",
   "memory",
   "scale",
+  "gc-cost",
   "fan-out",
   "service-accounts",
 ] as const;
@@ -89,9 +90,15 @@ export const BENCH_FLAGS = [
     help: "memory.limit_in_bytes of the cgroup the scale scenario runs the operator in (the chart's limit)",
   },
   {
+    flag: "gc-cost-resources",
+    default: "10000",
+    size: true,
+    help: "Resources in gc-cost: CPU under the chart's memory settings against ample memory",
+  },
+  {
     flag: "scale-env",
-    default: "",
-    help: 'Environment of the operator in scale, e.g. "NODE_OPTIONS=--max-old-space-size=192" (comma-separated K=V)',
+    default: "NODE_OPTIONS=--max-old-space-size=160",
+    help: "Environment of the operator in scale and gc-cost (comma-separated K=V; default: the chart's heap flag)",
   },
   {
     flag: "sts-latency-ms",
@@ -135,6 +142,7 @@ export interface BenchOptions {
   scaleSizes: number[];
   scaleMemoryLimitMib: number;
   scaleEnv: string;
+  gcCostResources: number;
   stsLatencyMs: number;
   spreadLifetime: number;
   spreadStsRate: number;
