@@ -196,10 +196,12 @@ export class KubeClient {
       request.on("response", (response) => {
         connectSignal.removeEventListener("abort", abort);
         if (bodySignal.aborted) response.destroy(abortReason(bodySignal));
-        else
-          bodySignal.addEventListener("abort", () => response.destroy(abortReason(bodySignal)), {
-            once: true,
-          });
+        else {
+          // Removed once the answer is read, so a long deadline does not keep every answer alive until it fires.
+          const abortBody = () => response.destroy(abortReason(bodySignal));
+          bodySignal.addEventListener("abort", abortBody, { once: true });
+          response.once("close", () => bodySignal.removeEventListener("abort", abortBody));
+        }
         resolve(response);
       });
       request.on("error", (err) => {
