@@ -323,6 +323,7 @@ export async function gcCost(ctx: BenchContext): Promise<void> {
           "environment",
           "CPU s per 1,000",
           "GC pause s per 1,000",
+          "RSS after GC (MiB)",
           "heap after GC (MiB)",
           "peak RSS (MiB)",
         ],
@@ -334,11 +335,12 @@ export async function gcCost(ctx: BenchContext): Promise<void> {
             envText(r.env),
             fixed(perThousand(s), 2),
             fixed((s.gcSeconds / s.added) * 1000, 2),
+            mib(s.rssAfterGc),
             mib(s.heapAfterGc),
             mib(s.peakRss),
           ];
         }),
-        ["l", "r", "l", "r", "r", "r", "r"],
+        ["l", "r", "l", "r", "r", "r", "r", "r"],
       ),
       "",
       `**CPU under the chart's settings / CPU with ample memory: ${fixed(perThousand(chart!) / perThousand(reference!), 2)}** ` +
