@@ -102,14 +102,20 @@ describe("helm lint and template", () => {
     assert.equal(withRegion.find((e) => e.name === "AWS_REGION")?.value, "eu-west-1");
   });
 
-  test("NODE_OPTIONS caps the V8 old generation below the container's memory limit, or is left out", async () => {
+  test("NODE_OPTIONS caps the V8 old generation below the container's memory limit and sizes the young one, or is left out", async () => {
     const container = containerOf(await renderChart());
     const options = container.env!.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";
     const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
     const limit = String(container.resources?.limits?.memory ?? "");
     assert.match(limit, /^\d+Mi$/);
     assert.ok(heapMiB > 0 && heapMiB < parseInt(limit, 10), `heap ${heapMiB} MiB vs limit ${limit}`);
-    const unset = containerOf(await renderChart({ set: { maxOldSpaceSizeMiB: "null" } })).env!;
+    const semiMiB = Number(/--max-semi-space-size=(\d+)/.exec(options)?.[1]);
+    assert.ok(semiMiB > 0 && semiMiB < heapMiB, `semi-space ${semiMiB} MiB`);
+    const heapOnly = containerOf(await renderChart({ set: { maxSemiSpaceSizeMiB: "null" } })).env!;
+    assert.equal(heapOnly.find((e) => e.name === "NODE_OPTIONS")?.value, `--max-old-space-size=${heapMiB}`);
+    const unset = containerOf(
+      await renderChart({ set: { maxOldSpaceSizeMiB: "null", maxSemiSpaceSizeMiB: "null" } }),
+    ).env!;
     assert.equal(
       unset.find((e) => e.name === "NODE_OPTIONS"),
       undefined,
