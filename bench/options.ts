@@ -97,7 +97,7 @@ export const BENCH_FLAGS = [
   },
   {
     flag: "scale-env",
-    default: "NODE_OPTIONS=--max-old-space-size=160",
+    default: "NODE_OPTIONS=--max-old-space-size=128 --max-semi-space-size=4",
     help: "Environment of the operator in scale and gc-cost (comma-separated K=V; default: the chart's heap flag)",
   },
   {
