@@ -185,7 +185,10 @@ describe("loadConnection", () => {
     writeFileSync(join(dir, "home", ".kube", "config"), config({ current: "c", contexts: "", clusters: "" }));
     assert.throws(() => loadConnection({ env: pod, home: join(dir, "home") }), /context c is not defined/);
     assert.equal(loadConnection({ env: pod, home: join(dir, "nohome") }).server, "https://10.96.0.1:443");
-    assert.throws(() => loadConnection({ env: {}, home: join(dir, "nohome") }), /no Kubernetes configuration/);
+    assert.throws(
+      () => loadConnection({ env: {}, home: join(dir, "nohome") }),
+      /no Kubernetes configuration/,
+    );
     assert.throws(() => loadConnection({ env: { KUBECONFIG: join(dir, "missing") } }), /names no file/);
   });
 
