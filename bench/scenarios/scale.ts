@@ -69,6 +69,8 @@ interface RunResult {
   oomNote: string;
   /** Why the run ended early, if it did (the steps so far are still reported). */
   error?: unknown;
+  /** Deletes the run's namespace (waits until it is gone: minutes for 100,000 objects) and its cgroup. */
+  cleanUp: () => Promise<void>;
 }
 
 let built = false;
@@ -175,20 +177,22 @@ async function runSteps(ctx: BenchContext, cfg: RunConfig): Promise<RunResult> {
   await op?.stop();
   const stat = cgroupStat(cgroup);
   tracker.stop();
-  process.stderr.write("scale: deleting the namespace (waits until it is gone)\n");
-  await deleteNamespaces([namespace], timeoutMs(o));
-  try {
-    rmdirSync(cgroup);
-  } catch (err) {
-    process.stderr.write(`scale: could not remove ${cgroup}: ${(err as Error).message}\n`);
-  }
-  return { steps, stat, exitedBefore, oomNote, ...(error !== undefined ? { error } : {}) };
+  const cleanUp = async () => {
+    process.stderr.write("scale: deleting the namespace (waits until it is gone)\n");
+    await deleteNamespaces([namespace], timeoutMs(o));
+    try {
+      rmdirSync(cgroup);
+    } catch (err) {
+      process.stderr.write(`scale: could not remove ${cgroup}: ${(err as Error).message}\n`);
+    }
+  };
+  return { steps, stat, exitedBefore, oomNote, cleanUp, ...(error !== undefined ? { error } : {}) };
 }
 
 export async function scale(ctx: BenchContext): Promise<void> {
   const { options: o, report } = ctx;
   const sizes = o.scaleSizes;
-  const { steps, stat, exitedBefore, oomNote, error } = await runSteps(ctx, {
+  const { steps, stat, exitedBefore, oomNote, error, cleanUp } = await runSteps(ctx, {
     sizes,
     limitMib: o.scaleMemoryLimitMib,
     env: parseEnvList(o.scaleEnv),
@@ -273,6 +277,8 @@ export async function scale(ctx: BenchContext): Promise<void> {
       ].join("\n"),
     );
   }
+  // Reported first: deleting a namespace of 50,000 resources and their Secrets takes minutes.
+  await cleanUp();
   if (error !== undefined) throw error;
 }
 
@@ -299,6 +305,7 @@ export async function gcCost(ctx: BenchContext): Promise<void> {
   for (const run of runs) {
     process.stderr.write(`gc-cost: ${run.name}\n`);
     run.result = await runSteps(ctx, { sizes, limitMib: run.limitMib, env: run.env });
+    await run.result.cleanUp();
     if (run.result.error !== undefined) throw run.result.error;
   }
   const last = (r: RunResult) => r.steps[r.steps.length - 1]!;
