@@ -94,13 +94,6 @@ export class KubeClient {
     this.secure = this.base.protocol === "https:";
   }
 
-  /** The same connection with another default deadline (shares nothing; each client has its own pool). */
-  withTimeout(requestTimeoutMs: number): KubeClient {
-    return requestTimeoutMs === this.requestTimeoutMs
-      ? this
-      : new KubeClient(this.connection, requestTimeoutMs);
-  }
-
   get<T>(path: string, options?: RequestOptions): Promise<T> {
     return this.request<T>("GET", path, options);
   }

@@ -115,7 +115,7 @@ describe("fromKubeconfigFiles", () => {
     assert.equal(await c.authorization?.(), `Basic ${Buffer.from("me:pw").toString("base64")}`);
   });
 
-  it("names what is missing: no current context, an undefined context, a proxy-url", () => {
+  it("names what is missing: no current context, an undefined context, a proxy-url; a YAML error quotes no secret", () => {
     const none = write("none", config({}));
     assert.throws(() => fromKubeconfigFiles([none]), /no current-context/);
     const undef = write("undef", config({ current: "nope" }));
@@ -133,6 +133,11 @@ describe("fromKubeconfigFiles", () => {
       }),
     );
     assert.throws(() => fromKubeconfigFiles([proxied]), /proxy-url/);
+    const broken = write("broken", "users:\n  - name: u\n    user: { token: s3cr3t-token\n");
+    assert.throws(
+      () => fromKubeconfigFiles([broken]),
+      (err: Error) => /not valid YAML/.test(err.message) && !err.message.includes("s3cr3t"),
+    );
   });
 
   it("runs an exec plugin through client-node and sends its token", async () => {

@@ -101,7 +101,9 @@ export function fromKubeconfigFiles(files: string[]): Connection {
     try {
       doc = (parse(readFileSync(file, "utf8")) ?? {}) as RawKubeconfig;
     } catch (err) {
-      throw new Error(`kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
+      // Not the parser's message: its code frame quotes the file, which may hold a token or a key.
+      const line = (err as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+      throw new Error(`kubeconfig ${file}: not valid YAML${line ? ` (line ${line})` : ""}`);
     }
     const dir = dirname(file);
     current ||= doc["current-context"] || undefined;
