@@ -65,6 +65,14 @@ export async function freePorts(count: number): Promise<number[]> {
 
 let crdInstalled: Promise<void> | undefined;
 
+/** Operators this test process started and has not yet seen exit. */
+const running = new Set<RunningOperator>();
+
+/** Kills every operator this process started (a lock they hold may then be released). */
+export async function killOperators(): Promise<void> {
+  await Promise.all([...running].map((r) => r.kill()));
+}
+
 /** Applies the generated CRD once per test process and waits until it is served. */
 export function ensureCrd(): Promise<void> {
   crdInstalled ??= (async () => {
@@ -123,7 +131,7 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
   // "close", not "exit": by then everything the process printed has arrived.
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const running: RunningOperator = {
+  const operator: RunningOperator = {
     child,
     output: () => output,
     logs: () =>
@@ -142,14 +150,16 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
     exited,
     ...urls,
   };
-  t.after(() => running.kill());
+  running.add(operator);
+  void exited.then(() => running.delete(operator));
+  t.after(() => operator.kill());
   const waitFor = options.waitFor ?? "workers started";
   await eventually(
     `operator to log "${waitFor}"`,
     () => (output.includes(waitFor) ? true : undefined),
     30_000,
   );
-  return running;
+  return operator;
 }
 
 /** Reads an AWSAssumeRole. */
