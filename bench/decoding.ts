@@ -6,8 +6,8 @@ import { parseArgs } from "node:util";
 // The same deserialiser the typed clients (CoreV1Api.listSecretForAllNamespaces) run on every list.
 import { ObjectSerializer } from "@kubernetes/client-node/dist/gen/models/ObjectSerializer.js";
 import { leanObject } from "../src/kube/projection.ts";
-import type { CachedSecret } from "../src/engine/ports.ts";
-import { cachedSecret } from "../src/engine/secret-view.ts";
+import type { CachedSecret } from "../src/credentials/ports.ts";
+import { cachedSecret } from "../src/credentials/secret-view.ts";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "10000" } } });
 const n = Number(values.n);

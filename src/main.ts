@@ -4,8 +4,8 @@ import { ConfigError, parseConfig } from "./config.ts";
 import type { Config } from "./config.ts";
 import { SdkAwsAccess } from "./aws/aws.ts";
 import { RateLimiters } from "./aws/rate-limit.ts";
-import { Controller } from "./engine/controller.ts";
-import { LeaderElector } from "./engine/leader.ts";
+import { Operator } from "./operator.ts";
+import { LeaderElector } from "./runtime/leader.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { SecretClient } from "./kube/secrets.ts";
 import { startHealthServer, startMetricsServer } from "./ops/http.ts";
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     "ecr:GetAuthorizationToken": { ratePerSecond: config.ecrRate, burst: config.ecrBurst },
   });
   const metrics = new Metrics();
-  const controller: Controller = new Controller({
+  const controller: Operator = new Operator({
     client,
     logger,
     namespaces: config.namespaces,

@@ -11,7 +11,7 @@ import { eventually, freshNamespace, privateProxy, world } from "./support/world
 import type { TestContext } from "./support/world.ts";
 import { createResource, mapSpec, secretData, startOperator, waitForReady } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
-import { LeaderElector } from "../src/engine/leader.ts";
+import { LeaderElector } from "../src/runtime/leader.ts";
 
 const LEASE = "aws-assume-role-test";
 

@@ -3,13 +3,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { AwsObserver } from "../aws/aws.ts";
 import type { AwsApi } from "../aws/rate-limit.ts";
-import type { QueueMetrics } from "../engine/queue.ts";
-import type { ReconcileObserver } from "../engine/ports.ts";
+import type { QueueMetrics } from "../runtime/queue.ts";
+import type { ReconcileObserver } from "../credentials/ports.ts";
 import type { SecretType } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
-import type { ClusterObserver } from "../engine/cluster-reconciler.ts";
-import type { RestartObserver } from "../engine/rollout-restarter.ts";
+import type { ClusterObserver } from "../credentials/cluster-reconciler.ts";
+import type { RestartObserver } from "../features/rollout-restart.ts";
 
 const PREFIX = "aws_assume_role_";
 

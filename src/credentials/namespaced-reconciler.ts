@@ -22,8 +22,8 @@ import { secretExpirationTime } from "../domain/schedule.ts";
 import { InvalidSessionError, roleArnOf, sessionPolicy, sessionTags } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
-import { contentHash } from "./content-hash.ts";
-import { CredentialSource, expirationAnomaly } from "./credential-source.ts";
+import { contentHash } from "../runtime/content-hash.ts";
+import { CredentialSource, expirationAnomaly } from "./source.ts";
 import type {
   AwsAccess,
   Cache,
@@ -36,8 +36,8 @@ import type {
 } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
-import { done, requeueAfter, temporaryError, terminalError } from "./result.ts";
-import type { ReconcileResult } from "./result.ts";
+import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
 import { secretBody } from "./secret-body.ts";
 import { SecretView } from "./secret-view.ts";
 import { StatusReporter, readyMessage } from "./status.ts";

@@ -13,7 +13,7 @@ import {
 } from "../domain/plan.ts";
 import { renderSecret } from "../domain/render.ts";
 import { ecrLoginsOf } from "../domain/ecr-logins.ts";
-import { dataHash } from "./content-hash.ts";
+import { dataHash } from "../runtime/content-hash.ts";
 import type { CachedSecret } from "./ports.ts";
 
 export interface SecretBodyInput {

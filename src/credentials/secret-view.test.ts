@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { V1Secret } from "@kubernetes/client-node";
 import { SecretAnnotation } from "../domain/plan.ts";
-import { dataHash } from "./content-hash.ts";
+import { dataHash } from "../runtime/content-hash.ts";
 import { FakeSecrets } from "./ports.fakes.ts";
 import { ResourceStates } from "./resource-state.ts";
 import { SecretView, cachedSecret } from "./secret-view.ts";

@@ -21,16 +21,16 @@ import {
   parseRecord,
   wirePullSecret,
 } from "../domain/pull-secrets.ts";
-import { canonicalJson } from "./content-hash.ts";
+import { canonicalJson } from "../runtime/content-hash.ts";
 import { apiErrorMessage, isConflict, isForbidden, isNotFound } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
 import { WIRED_SELECTOR, cachedServiceAccount, serviceAccountsPath } from "../kube/service-accounts.ts";
 import type { CachedServiceAccount, ServiceAccountClient } from "../kube/service-accounts.ts";
-import { selectedNamespaces } from "./cluster-reconciler.ts";
-import type { Cache, EventSink } from "./ports.ts";
-import { WorkQueue } from "./queue.ts";
-import { done, temporaryError } from "./result.ts";
-import type { ReconcileResult } from "./result.ts";
+import { selectedNamespaces } from "../credentials/cluster-reconciler.ts";
+import type { Cache, EventSink } from "../credentials/ports.ts";
+import { WorkQueue } from "../runtime/queue.ts";
+import { done, temporaryError } from "../runtime/result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
 
 type Owner = AWSAssumeRole | ClusterAWSAssumeRole;
 

@@ -13,9 +13,9 @@ import { leanObject } from "../kube/projection.ts";
 import { ClusterAWSAssumeRoleClient } from "../kube/cluster-resources.ts";
 import { ClusterReconciler } from "./cluster-reconciler.ts";
 import type { ClusterReconcilerOptions } from "./cluster-reconciler.ts";
-import { contentHash } from "./content-hash.ts";
-import { WorkQueue } from "./queue.ts";
-import type { QueueMetrics } from "./queue.ts";
+import { contentHash } from "../runtime/content-hash.ts";
+import { WorkQueue } from "../runtime/queue.ts";
+import type { QueueMetrics } from "../runtime/queue.ts";
 
 export interface ClusterControllerOptions extends Omit<
   ClusterReconcilerOptions,

@@ -5,7 +5,7 @@ import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
 import { API_VERSION, KIND } from "../api/schema.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
-import { dataHash } from "./content-hash.ts";
+import { dataHash } from "../runtime/content-hash.ts";
 import type { CachedSecret } from "./ports.ts";
 import { secretBody } from "./secret-body.ts";
 import type { SecretBodyInput } from "./secret-body.ts";

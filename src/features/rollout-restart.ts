@@ -30,11 +30,11 @@ import {
 } from "../domain/rollout-restart.ts";
 import type { CachedWorkload, RawWorkload } from "../domain/rollout-restart.ts";
 import { apiErrorMessage, isConflict, isForbidden } from "../kube/errors.ts";
-import { canonicalJson } from "./content-hash.ts";
-import type { CachedSecret, Cache, EventSink, EventTarget } from "./ports.ts";
-import { WorkQueue } from "./queue.ts";
-import { done, requeueAfter } from "./result.ts";
-import type { ReconcileResult } from "./result.ts";
+import { canonicalJson } from "../runtime/content-hash.ts";
+import type { CachedSecret, Cache, EventSink, EventTarget } from "../credentials/ports.ts";
+import { WorkQueue } from "../runtime/queue.ts";
+import { done, requeueAfter } from "../runtime/result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
 
 export const WORKLOADS_RESTARTED = "WorkloadsRestarted";
 

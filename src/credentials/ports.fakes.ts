@@ -18,8 +18,8 @@ import type {
   StatusWriter,
 } from "./ports.ts";
 import { cachedSecret, ownerUids } from "./secret-view.ts";
-import { Reconciler } from "./reconciler.ts";
-import type { ReconcilerOptions } from "./reconciler.ts";
+import { Reconciler } from "./namespaced-reconciler.ts";
+import type { ReconcilerOptions } from "./namespaced-reconciler.ts";
 
 export const T0 = new Date("2030-01-01T00:00:00Z");
 

@@ -12,10 +12,10 @@ import {
   workloadProjection,
 } from "../domain/rollout-restart.ts";
 import type { CachedWorkload, RawWorkload } from "../domain/rollout-restart.ts";
-import { FakeEvents, T0, apiError } from "./ports.fakes.ts";
-import type { CachedSecret } from "./ports.ts";
-import { RolloutRestarter } from "./rollout-restarter.ts";
-import type { RestartOwner, WorkloadWriter } from "./rollout-restarter.ts";
+import { FakeEvents, T0, apiError } from "../credentials/ports.fakes.ts";
+import type { CachedSecret } from "../credentials/ports.ts";
+import { RolloutRestarter } from "./rollout-restart.ts";
+import type { RestartOwner, WorkloadWriter } from "./rollout-restart.ts";
 
 const NS = "ns";
 

@@ -2,44 +2,44 @@
 // are never cached) feed resource keys into the work queue; workers run the reconciler. Caches run on every
 // replica (standbys stay warm and ready); workers run only while this replica leads.
 import type { V1Namespace } from "@kubernetes/client-node";
-import type { KubeClient } from "../kube/client.ts";
+import type { KubeClient } from "./kube/client.ts";
 import type { Logger } from "pino";
-import type { AWSAssumeRole } from "../api/schema.ts";
-import { KIND } from "../api/schema.ts";
-import { CLUSTER_KIND } from "../api/cluster-schema.ts";
-import { READY } from "../domain/conditions.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "../domain/plan.ts";
-import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
-import { Informer } from "../kube/informer.ts";
-import type { InformerHealth, MetaObject } from "../kube/informer.ts";
-import { leanObject } from "../kube/projection.ts";
-import { AWSAssumeRoleClient } from "../kube/resources.ts";
-import { ClusterAWSAssumeRoleClient } from "../kube/cluster-resources.ts";
-import { WorkloadClient, workloadPath } from "../kube/workloads.ts";
-import { WORKLOAD_KINDS } from "../api/schema.ts";
-import type { RolloutRestartStatus, WorkloadKind } from "../api/schema.ts";
-import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
-import { consumedSecrets, workloadProjection } from "../domain/rollout-restart.ts";
-import type { CachedWorkload, RawWorkload } from "../domain/rollout-restart.ts";
-import { RolloutRestarter } from "./rollout-restarter.ts";
-import type { RestartObserver, RestartOwner, WorkloadCache } from "./rollout-restarter.ts";
-import { ClusterController } from "./cluster-controller.ts";
-import type { ClusterObserver } from "./cluster-reconciler.ts";
-import { PermittedRolesWatch } from "./permitted-roles.ts";
-import { WorkQueue } from "./queue.ts";
-import type { QueueMetrics } from "./queue.ts";
-import { contentHash } from "./content-hash.ts";
-import { OWNER_INDEX } from "./ports.ts";
-import type { Cache, CachedSecret } from "./ports.ts";
-import { Reconciler, splitKey } from "./reconciler.ts";
-import type { ReconcilerOptions } from "./reconciler.ts";
-import { cachedSecret, ownerUids } from "./secret-view.ts";
-import { ServiceAccountClient } from "../kube/service-accounts.ts";
-import { ServiceAccountWiring } from "./service-account-wiring.ts";
+import type { AWSAssumeRole } from "./api/schema.ts";
+import { KIND } from "./api/schema.ts";
+import { CLUSTER_KIND } from "./api/cluster-schema.ts";
+import { READY } from "./domain/conditions.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "./domain/plan.ts";
+import { PERMITTED_ROLES_ANNOTATION } from "./domain/namespace-permissions.ts";
+import { Informer } from "./kube/informer.ts";
+import type { InformerHealth, MetaObject } from "./kube/informer.ts";
+import { leanObject } from "./kube/projection.ts";
+import { AWSAssumeRoleClient } from "./kube/resources.ts";
+import { ClusterAWSAssumeRoleClient } from "./kube/cluster-resources.ts";
+import { WorkloadClient, workloadPath } from "./kube/workloads.ts";
+import { WORKLOAD_KINDS } from "./api/schema.ts";
+import type { RolloutRestartStatus, WorkloadKind } from "./api/schema.ts";
+import type { ClusterAWSAssumeRole } from "./api/cluster-schema.ts";
+import { consumedSecrets, workloadProjection } from "./domain/rollout-restart.ts";
+import type { CachedWorkload, RawWorkload } from "./domain/rollout-restart.ts";
+import { RolloutRestarter } from "./features/rollout-restart.ts";
+import type { RestartObserver, RestartOwner, WorkloadCache } from "./features/rollout-restart.ts";
+import { ClusterController } from "./credentials/cluster-controller.ts";
+import type { ClusterObserver } from "./credentials/cluster-reconciler.ts";
+import { PermittedRolesWatch } from "./credentials/permitted-roles.ts";
+import { WorkQueue } from "./runtime/queue.ts";
+import type { QueueMetrics } from "./runtime/queue.ts";
+import { contentHash } from "./runtime/content-hash.ts";
+import { OWNER_INDEX } from "./credentials/ports.ts";
+import type { Cache, CachedSecret } from "./credentials/ports.ts";
+import { Reconciler, splitKey } from "./credentials/namespaced-reconciler.ts";
+import type { ReconcilerOptions } from "./credentials/namespaced-reconciler.ts";
+import { cachedSecret, ownerUids } from "./credentials/secret-view.ts";
+import { ServiceAccountClient } from "./kube/service-accounts.ts";
+import { ServiceAccountWiring } from "./features/service-accounts.ts";
 
 export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
-export interface ControllerOptions extends Omit<
+export interface OperatorOptions extends Omit<
   ReconcilerOptions,
   "resources" | "secrets" | "logger" | "statusWriter" | "namespaceCache"
 > {
@@ -111,7 +111,7 @@ class InformerGroup<T extends MetaObject> implements Cache<T> {
   }
 }
 
-export class Controller {
+export class Operator {
   readonly queue: WorkQueue;
   readonly reconciler: Reconciler;
   private readonly resources: InformerGroup<AWSAssumeRole>;
@@ -138,7 +138,7 @@ export class Controller {
   private readonly workloads: Map<WorkloadKind, InformerGroup<CachedWorkload>> | undefined;
   readonly restarter: RolloutRestarter | undefined;
 
-  constructor(o: ControllerOptions) {
+  constructor(o: OperatorOptions) {
     this.logger = o.logger;
     this.stallAfterMs = o.stallAfterMs;
     this.namespacePermissions = o.namespacePermissions;

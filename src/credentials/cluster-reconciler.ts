@@ -23,7 +23,7 @@ import { copyBody, issueFromCopy, newIssue } from "./cluster-copies.ts";
 import type { Issue } from "./cluster-copies.ts";
 import { ClusterStatusReporter } from "./cluster-status.ts";
 import type { ClusterStatusWriter, FanOutReport } from "./cluster-status.ts";
-import { CredentialSource } from "./credential-source.ts";
+import { CredentialSource } from "./source.ts";
 import type {
   AwsAccess,
   Cache,
@@ -33,12 +33,12 @@ import type {
   SecretCache,
   SecretWriter,
 } from "./ports.ts";
-import { checkSpec, describeCause, hashSpec, namespacePermits, observe } from "./reconciler.ts";
-import type { CheckedSpec } from "./reconciler.ts";
+import { checkSpec, describeCause, hashSpec, namespacePermits, observe } from "./namespaced-reconciler.ts";
+import type { CheckedSpec } from "./namespaced-reconciler.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
-import { done, requeueAfter, temporaryError, terminalError } from "./result.ts";
-import type { ReconcileResult } from "./result.ts";
+import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
 import { SecretView } from "./secret-view.ts";
 import { readyMessage } from "./status.ts";
 

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SecretAnnotation } from "../domain/plan.ts";
 import { T0, apiError, awsError, credentials, harness } from "./ports.fakes.ts";
-import type { ReconcileResult } from "./result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
 
 const MIN = 60_000;
 

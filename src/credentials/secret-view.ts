@@ -10,7 +10,7 @@ import { KIND } from "../api/schema.ts";
 import { SecretAnnotation } from "../domain/plan.ts";
 import { isConflict } from "../kube/errors.ts";
 import { leanMetadata } from "../kube/projection.ts";
-import { dataHash } from "./content-hash.ts";
+import { dataHash } from "../runtime/content-hash.ts";
 import { OWNER_INDEX } from "./ports.ts";
 import type { CachedSecret, SecretCache, SecretWriter } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";

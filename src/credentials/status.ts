@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { API_VERSION, KIND } from "../api/schema.ts";
 import type { AWSAssumeRole, AWSAssumeRoleStatus } from "../api/schema.ts";
 import { Reason, readyCondition, setCondition } from "../domain/conditions.ts";
-import { canonicalJson } from "./content-hash.ts";
+import { canonicalJson } from "../runtime/content-hash.ts";
 import type { EventSink, EventTarget, StatusWriter } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";
 
