@@ -1,5 +1,5 @@
-// The Secrets of a ClusterAWSAssumeRole: one issue of credentials (type, data and our annotations, the same in
-// every namespace) and the copy of it each selected namespace holds, owned by the cluster resource.
+// The Secrets of a ClusterAWSAssumeRole: one credential set (type, data and our annotations, the same in every
+// namespace) and the copy of it each selected namespace holds, owned by the cluster resource.
 import type { V1Secret } from "@kubernetes/client-node";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterAWSAssumeRole } from "../api/cluster-schema.ts";
@@ -10,22 +10,26 @@ import type { CachedSecret } from "./ports.ts";
 import { secretBody } from "./secret-body.ts";
 import type { SecretBodyInput } from "./secret-body.ts";
 
-/** One issue of credentials, as every copy carries it. Kept in memory between reconciles; never logged. */
-export interface Issue {
+/** One credential set, as every copy carries it. Kept in memory between reconciles; never logged. */
+export interface CredentialSet {
   type: string;
+  /** Empty in a times-only view (the data is read live when a copy needs it). */
   data: Record<string, string>;
-  /** Our annotations (SecretAnnotation keys) with the issue's times, spec hash and data hash. */
+  /** Our annotations (SecretAnnotation keys) with the set's times, spec hash and data hash. */
   annotations: Record<string, string>;
   lastRefreshTime: Date;
   expirationTime: Date;
+  roleArn: string | undefined;
+  /** The session duration STS granted. */
+  durationSeconds: number | undefined;
 }
 
 const OWN_ANNOTATIONS = new Set<string>(Object.values(SecretAnnotation));
 
-/** The issue made from credentials just obtained. */
-export function newIssue(
+/** The set made from credentials just obtained. */
+export function newCredentialSet(
   input: Omit<SecretBodyInput, "resource" | "existing"> & { resource: ClusterAWSAssumeRole },
-): Issue {
+): CredentialSet {
   const { resource } = input;
   // The namespaced kind's body has the same data and annotations; namespace and owner are set per copy.
   const body = secretBody({
@@ -33,29 +37,48 @@ export function newIssue(
     resource: { apiVersion: API_VERSION, kind: KIND, metadata: resource.metadata, spec: resource.spec },
     existing: undefined,
   });
-  return issueOf(body, input.lastRefreshTime, input.expirationTime);
+  return credentialSetOf(body, input.lastRefreshTime, input.expirationTime);
 }
 
-/** The issue an existing intact copy holds (read live: the cache does not keep Secret data for this). */
-export function issueFromCopy(secret: V1Secret): Issue | undefined {
+/** The set an existing intact copy holds (read live: the cache does not keep Secret data for this). */
+export function credentialSetFromCopy(secret: V1Secret): CredentialSet | undefined {
   const annotations = secret.metadata?.annotations ?? {};
   if (annotations[SecretAnnotation.dataHash] !== dataHash(secret.data)) return undefined;
   const lastRefreshTime = new Date(annotations[SecretAnnotation.lastRefreshTime] ?? "");
   const expirationTime = new Date(annotations[SecretAnnotation.expirationTime] ?? "");
   if (Number.isNaN(lastRefreshTime.getTime()) || Number.isNaN(expirationTime.getTime())) return undefined;
-  return issueOf(secret, lastRefreshTime, expirationTime);
+  return credentialSetOf(secret, lastRefreshTime, expirationTime);
 }
 
-function issueOf(secret: V1Secret, lastRefreshTime: Date, expirationTime: Date): Issue {
+function credentialSetOf(secret: V1Secret, lastRefreshTime: Date, expirationTime: Date): CredentialSet {
   const annotations = Object.fromEntries(
     Object.entries(secret.metadata?.annotations ?? {}).filter(([k]) => OWN_ANNOTATIONS.has(k)),
   );
-  return { type: secret.type!, data: { ...secret.data }, annotations, lastRefreshTime, expirationTime };
+  return {
+    type: secret.type!,
+    data: { ...secret.data },
+    ...timesOf(annotations, lastRefreshTime, expirationTime),
+  };
 }
 
-/** The copy for `namespace`: the issue, our label, the secretTemplate's metadata, the cluster resource as owner. */
+/** A set's annotations with what status reads of them. */
+export function timesOf(
+  annotations: Record<string, string>,
+  lastRefreshTime: Date,
+  expirationTime: Date,
+): Pick<CredentialSet, "annotations" | "lastRefreshTime" | "expirationTime" | "roleArn" | "durationSeconds"> {
+  return {
+    annotations,
+    lastRefreshTime,
+    expirationTime,
+    roleArn: annotations[SecretAnnotation.roleArn],
+    durationSeconds: Number(annotations[SecretAnnotation.durationSeconds]) || undefined,
+  };
+}
+
+/** The copy for `namespace`: the set, our label, the secretTemplate's metadata, the cluster resource as owner. */
 export function copyBody(
-  issue: Issue,
+  credentialSet: CredentialSet,
   resource: ClusterAWSAssumeRole,
   namespace: string,
   existing: CachedSecret | undefined,
@@ -66,9 +89,9 @@ export function copyBody(
   const annotations: Record<string, string> = {
     ...(existing?.metadata?.annotations ?? {}),
     ...(template?.annotations ?? {}),
-    ...issue.annotations,
+    ...credentialSet.annotations,
   };
-  if (!(SecretAnnotation.forceRefresh in issue.annotations))
+  if (!(SecretAnnotation.forceRefresh in credentialSet.annotations))
     delete annotations[SecretAnnotation.forceRefresh];
   return {
     apiVersion: "v1",
@@ -87,7 +110,7 @@ export function copyBody(
         { apiVersion: API_VERSION, kind: CLUSTER_KIND, name: name!, uid: uid!, controller: true },
       ],
     },
-    type: issue.type,
-    data: { ...issue.data },
+    type: credentialSet.type,
+    data: { ...credentialSet.data },
   };
 }

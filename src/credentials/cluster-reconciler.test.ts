@@ -26,7 +26,9 @@ class MapCache<T extends { metadata?: { name?: string } }> implements Cache<T> {
 
 class FakeClusterResources extends MapCache<ClusterAWSAssumeRole> {
   statusWrites = 0;
-  async patchStatus(name: string, status: Record<string, unknown>): Promise<void> {
+  async patchStatus(name: string, status: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+    // Like the transport: a request under an aborted signal never reaches the API server.
+    signal?.throwIfAborted();
     const current = this.objects.get(name);
     if (!current) return;
     this.statusWrites++;
@@ -239,5 +241,50 @@ describe("ClusterReconciler and AWS's answers", () => {
     assert.equal(result.kind, "temporaryError");
     assert.deepEqual(w.copies(), []);
     assert.equal(w.resources.get("", "fan")!.status!.conditions?.[0]?.reason, "InvalidExpiration");
+  });
+});
+
+// The namespaced and the cluster path used to be copies that drifted apart; these held only for the namespaced one.
+describe("ClusterReconciler shares the credential steps with the namespaced kind", () => {
+  test("an AWS call that timed out backs off up to the permanent-error delay", async () => {
+    const w = setup();
+    w.namespace("a", { aws: "yes" });
+    w.apply("fan");
+    w.aws.hang = true;
+    const result = await w.make().reconcile("fan", AbortSignal.timeout(20));
+    assert.equal(result.kind, "temporaryError");
+    assert.equal(result.kind === "temporaryError" ? result.maxBackoffMs : undefined, 60_000);
+  });
+
+  test("a reconcile that ran out of time still says why in status", async () => {
+    const w = setup();
+    w.namespace("a", { aws: "yes" });
+    w.apply("fan");
+    w.aws.hang = true;
+    await w.make().reconcile("fan", AbortSignal.timeout(20));
+    const ready = w.resources.get("", "fan")!.status?.conditions?.find((c) => c.type === "Ready");
+    assert.equal(ready?.status, "False");
+    assert.equal(ready?.reason, "AWSUnavailable");
+  });
+
+  test("an implausible expiry is described in the same words as for an AWSAssumeRole", async () => {
+    const w = setup();
+    w.namespace("a", { aws: "yes" });
+    w.apply("fan");
+    w.aws.answers = [
+      {
+        accessKeyId: "A",
+        secretAccessKey: "S",
+        sessionToken: "T",
+        expirationTime: new Date(T0.getTime() - 1000),
+      },
+    ];
+    await w.make().reconcile("fan");
+    const message = w.resources.get("", "fan")!.status?.conditions?.[0]?.message ?? "";
+    assert.equal(
+      message,
+      "AWS returned credentials with an expiry that has already passed. The likely cause is clock skew between " +
+        "this node and AWS (check NTP). The Secrets were left as they were; retrying with growing backoff.",
+    );
   });
 });

@@ -1,29 +1,27 @@
-// reconcile(namespace/name): read the resource and its Secret from the caches, ask the domain what should be,
-// apply the difference (new credentials + Secret write), keep status honest, and say when to look again.
-// Level-triggered and idempotent: it never assumes it saw every event. Orchestration only: where credentials come
-// from (credential-source.ts), how Secrets are read and written (secret-view.ts, secret-body.ts), and how status and
-// events are reported (status.ts) live beside it; per-resource memory lives in resource-state.ts.
+// reconcile(namespace/name) of an AWSAssumeRole: its one Secret, through the shared credential steps (spec check,
+// namespace limits, plan, new credentials with the expiry check, status and events). Level-triggered and idempotent:
+// it reads the resource and its Secret from the caches, applies the difference and says when to look again.
 import type { V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { AWSAssumeRole, AWSAssumeRoleSpec } from "../api/schema.ts";
+import type { AWSAssumeRole, AWSAssumeRoleStatus } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
-import type { CallerIdentity } from "../domain/naming.ts";
-import { ecrLoginsOf } from "../domain/ecr-logins.ts";
-import type { EcrLogin } from "../domain/ecr-logins.ts";
 import {
-  PERMITTED_ROLES_ANNOTATION,
-  isRolePermitted,
-  permittedPatterns,
-} from "../domain/namespace-permissions.ts";
-import { FORCE_REFRESH_ANNOTATION, SecretAnnotation, plan, scheduledRefresh } from "../domain/plan.ts";
-import type { ObservedSecret, RefreshCause } from "../domain/plan.ts";
-import { secretExpirationTime } from "../domain/schedule.ts";
-import { InvalidSessionError, roleArnOf, sessionPolicy, sessionTags } from "../domain/session.ts";
+  FORCE_REFRESH_ANNOTATION,
+  SecretAnnotation,
+  describeCause,
+  plan,
+  scheduledRefresh,
+} from "../domain/plan.ts";
+import type { RefreshCause } from "../domain/plan.ts";
+import { roleSessionName } from "../domain/naming.ts";
+import { roleArnOf } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
-import { contentHash } from "../runtime/content-hash.ts";
-import { CredentialSource, expirationAnomaly } from "./source.ts";
+import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
+import { namespacedStatusReporter } from "./namespaced-status.ts";
+import { namespacePermits, notPermittedMessage } from "./permissions.ts";
 import type {
   AwsAccess,
   Cache,
@@ -36,12 +34,13 @@ import type {
 } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
-import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
-import type { ReconcileResult } from "../runtime/result.ts";
 import { secretBody } from "./secret-body.ts";
-import { SecretView } from "./secret-view.ts";
-import { StatusReporter, readyMessage } from "./status.ts";
-import type { StatusTimes } from "./status.ts";
+import { SecretView, observedSecret } from "./secret-view.ts";
+import { CredentialSource, anomalyMessage, anomalyResult, awsFailureResult } from "./source.ts";
+import { checkSpec, hashSpec } from "./spec.ts";
+import type { CheckedSpec } from "./spec.ts";
+import { readyMessage } from "./status.ts";
+import type { StatusReporter, StatusTimes } from "./status.ts";
 
 export interface ReconcilerOptions {
   resources: Cache<AWSAssumeRole>;
@@ -79,24 +78,24 @@ interface Context {
 }
 
 export class Reconciler {
-  private readonly o: ReconcilerOptions;
+  private readonly options: ReconcilerOptions;
   private readonly now: () => Date;
   private readonly states = new ResourceStates();
   private readonly secrets: SecretView;
-  private readonly status: StatusReporter;
+  private readonly status: StatusReporter<AWSAssumeRole, AWSAssumeRoleStatus>;
   private readonly source: CredentialSource;
 
   constructor(options: ReconcilerOptions) {
-    this.o = options;
     if (options.namespacePermissions && !options.namespaceCache) {
       throw new Error(
         "namespacePermissions needs the Namespace cache to read the permitted-roles annotation from",
       );
     }
+    this.options = options;
     this.now = options.now ?? (() => new Date());
     this.secrets = new SecretView(options.secrets, options.secretWriter);
-    this.status = new StatusReporter(options.statusWriter, options.events, this.now);
-    this.source = new CredentialSource(options.aws);
+    this.status = namespacedStatusReporter(options.statusWriter, options.events, this.now);
+    this.source = new CredentialSource(options.aws, this.now);
   }
 
   /** Forgets the resource's in-memory state (it was deleted). */
@@ -111,22 +110,23 @@ export class Reconciler {
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const [namespace, name] = splitKey(key);
-    const resource = this.o.resources.get(namespace, name);
+    const resource = this.options.resources.get(namespace, name);
     if (!resource || resource.metadata.deletionTimestamp) {
       // The garbage collector deletes the owned Secret through its ownerReference.
       this.forget(key);
-      this.o.observer?.onExpirationTime?.(namespace, name, undefined);
+      this.options.observer?.onExpirationTime?.(namespace, name, undefined);
       return done();
     }
     const ctx: Context = {
       resource,
       state: this.states.of(key, resource.metadata.uid!, resource.metadata.generation),
-      log: this.o.logger.child({ namespace, name }),
+      log: this.options.logger.child({ namespace, name }),
       signal,
     };
     try {
       return await this.reconcileResource(ctx);
     } catch (err) {
+      if (err instanceof AwsFailure) return this.awsFailed(ctx, err);
       // Kubernetes errors (status, deletes) and anything unexpected: retry with backoff.
       const error = err instanceof Error ? err : new Error(String(err));
       return temporaryError(new Error(apiErrorMessage(error)));
@@ -139,38 +139,22 @@ export class Reconciler {
     const { namespace, name } = resource.metadata as { namespace: string; name: string };
 
     // Checks that need no AWS call: a spec that cannot work waits for a fix.
-    const checked = this.checkSpec(resource);
+    const checked = checkSpec(spec, { namespace, name }, this.options.sessionTags);
     if ("problem" in checked) {
-      await this.status.fail(resource, state, log, Reason.InvalidSpec, checked.problem, {}, ctx.signal);
+      await this.fail(ctx, Reason.InvalidSpec, checked.problem);
       return terminalError(new Error(checked.problem)); // waits for a spec change
     }
-    const { registries, tags } = checked;
-    const specHash = hashSpec(resource, tags);
+    const specHash = hashSpec(resource, checked.tags);
 
-    if (this.o.namespacePermissions) {
-      let identity: CallerIdentity;
-      try {
-        identity = await this.source.identity();
-      } catch (err) {
-        return this.awsFailed(ctx, err);
-      }
+    if (this.options.namespacePermissions) {
+      const identity = await this.source.identity();
       const roleArn = roleArnOf(spec, identity);
-      if (!this.permitted(namespace, roleArn, identity)) {
+      if (!namespacePermits(this.options.namespaceCache, { namespace, roleArn, identity })) {
         this.secrets.forgetWrite(state);
         await this.secrets.deleteOwned(resource, log, undefined, ctx.signal);
-        this.o.observer?.onExpirationTime?.(namespace, name, undefined);
-        const message =
-          `Namespace ${namespace} may not assume ${roleArn}: its annotation ${PERMITTED_ROLES_ANNOTATION} ` +
-          `does not permit it. No credentials are obtained and any Secret of this resource was deleted.`;
-        await this.status.fail(
-          resource,
-          state,
-          log,
-          Reason.RoleNotPermitted,
-          message,
-          { roleArn },
-          ctx.signal,
-        );
+        this.options.observer?.onExpirationTime?.(namespace, name, undefined);
+        const message = `${notPermittedMessage(namespace, roleArn)}. No credentials are obtained and any Secret of this resource was deleted.`;
+        await this.fail(ctx, Reason.RoleNotPermitted, message, { roleArn });
         // A change of the namespace's annotation requeues the resource.
         return terminalError(new Error(message));
       }
@@ -183,29 +167,30 @@ export class Reconciler {
       secretType: spec.secretType,
       specHash,
       forceRefresh: resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION],
-      secret: secret ? observe(secret) : undefined,
+      secret: secret ? observedSecret(secret) : undefined,
       now: this.now(),
-      refreshRatio: this.o.refreshRatio,
-      jitterFraction: this.o.jitterFraction,
+      refreshRatio: this.options.refreshRatio,
+      jitterFraction: this.options.jitterFraction,
     });
 
     switch (decision.action) {
       case "conflict":
-        await this.status.fail(resource, state, log, Reason.SecretConflict, decision.message, {}, ctx.signal);
-        return requeueAfter(this.o.conflictRetryMs);
+        await this.fail(ctx, Reason.SecretConflict, decision.message);
+        return requeueAfter(this.options.conflictRetryMs);
       case "keep": {
         // The credentials in the Secret came with an implausible expiry: keep backing off until AWS answers well.
-        if (state.expirationAnomaly) return this.expirationAnomaly(ctx, state.expirationAnomaly, {});
+        if (state.expirationAnomaly) {
+          await this.fail(ctx, Reason.InvalidExpiration, state.expirationAnomaly);
+          return anomalyResult(state.expirationAnomaly, this.options.permanentErrorRetryMs);
+        }
         await this.secrets.deleteOwned(resource, log, spec.secretName, ctx.signal);
         const annotations = secret?.metadata?.annotations ?? {};
         const roleArn = annotations[SecretAnnotation.roleArn];
         const effectiveDurationSeconds =
           Number(annotations[SecretAnnotation.durationSeconds]) || (spec.durationSeconds ?? 900);
         // The same message as right after a refresh, so a shortened duration stays explained (and status stays).
-        await this.status.ready(
-          resource,
-          state,
-          log,
+        await this.ready(
+          ctx,
           readyMessage(decision.expirationTime, effectiveDurationSeconds, spec.durationSeconds),
           {
             ...(roleArn ? { roleArn } : {}),
@@ -214,16 +199,14 @@ export class Reconciler {
             nextRefreshTime: decision.nextRefreshTime,
             effectiveDurationSeconds,
           },
-          ctx.signal,
         );
-        this.o.observer?.onExpirationTime?.(namespace, name, decision.expirationTime);
+        this.options.observer?.onExpirationTime?.(namespace, name, decision.expirationTime);
         return requeueAfter(decision.nextRefreshTime.getTime() - this.now().getTime());
       }
       case "refresh":
         return this.refresh(ctx, {
+          checked,
           specHash,
-          registries,
-          tags,
           secret,
           cause: decision.cause,
           replace: decision.replace,
@@ -235,9 +218,8 @@ export class Reconciler {
   private async refresh(
     ctx: Context,
     p: {
+      checked: CheckedSpec;
       specHash: string;
-      registries: EcrLogin[];
-      tags: Record<string, string>;
       secret: CachedSecret | undefined;
       cause: RefreshCause;
       replace: boolean;
@@ -248,58 +230,41 @@ export class Reconciler {
     const { namespace, name } = resource.metadata as { namespace: string; name: string };
     log.debug({ cause: p.cause }, "refreshing credentials");
 
-    let identity: CallerIdentity;
+    // The role is in status whether or not AWS grants it (an AccessDenied names what was asked for).
+    const roleArn = roleArnOf(spec, await this.source.identity());
+    let fresh;
     try {
-      identity = await this.source.identity();
-    } catch (err) {
-      return this.awsFailed(ctx, err);
-    }
-    const { request, clamped } = this.source.request(resource, identity, p.tags, state);
-    const roleArn = request.roleArn;
-    if (clamped && !state.clampReported) {
-      state.clampReported = true;
-      this.status.event(
-        resource,
-        "Warning",
-        Reason.DurationClamped,
-        `The operator's own identity is an assumed role, so STS caps chained sessions at one hour: ` +
-          `asking for ${request.durationSeconds} s instead of ${spec.durationSeconds} s`,
-      );
-    }
-    let obtained;
-    try {
-      obtained = await this.source.obtain(
-        request,
-        p.registries,
+      fresh = await this.source.newCredentials({
+        spec,
+        sessionName: roleSessionName(namespace, name),
+        tags: p.checked.tags,
+        registries: p.checked.registries,
         state,
+        onClamped: (message) => this.status.event(resource, "Warning", Reason.DurationClamped, message),
         // The role's MaxSessionDuration is below the request: say so before trying the next shorter duration.
-        (message) =>
-          this.status.fail(resource, state, log, Reason.DurationRejected, message, { roleArn }, signal),
+        onDurationRejected: (message) => this.fail(ctx, Reason.DurationRejected, message),
         signal,
-      );
+      });
     } catch (err) {
-      this.o.observer?.onRefresh?.(spec.secretType, "failure");
-      return this.awsFailed(ctx, err, { roleArn });
+      this.options.observer?.onRefresh?.(spec.secretType, "failure");
+      if (err instanceof AwsFailure) return this.awsFailed(ctx, err, { roleArn });
+      throw err;
     }
-    const { durationSeconds } = obtained;
-    const lastRefreshTime = this.now();
-    const expirationTime = secretExpirationTime(
-      obtained.credentials.expirationTime,
-      obtained.ecrToken?.expirationTime,
-    );
-    const anomaly = expirationAnomaly(obtained, lastRefreshTime);
-    const reportAnomaly = (message: string): Promise<ReconcileResult> => {
-      this.o.observer?.onRefresh?.(spec.secretType, "failure");
-      log.warn({ expirationTime: anomaly?.expirationTime, durationSeconds }, message);
+    const { durationSeconds, lastRefreshTime, expirationTime, anomaly } = fresh;
+    const reportAnomaly = async (outcome: string): Promise<ReconcileResult> => {
+      const message = anomalyMessage(anomaly!, outcome);
+      this.options.observer?.onRefresh?.(spec.secretType, "failure");
+      log.warn({ expirationTime: anomaly!.expirationTime, durationSeconds }, message);
       state.expirationAnomaly = message;
-      return this.expirationAnomaly(ctx, message, { roleArn });
+      await this.fail(ctx, Reason.InvalidExpiration, message, { roleArn });
+      return anomalyResult(message, this.options.permanentErrorRetryMs);
     };
     // Without a valid time there is nothing to schedule or to write in the Secret's annotations.
-    if (anomaly?.problem === "invalid") return reportAnomaly(anomaly.message);
+    if (anomaly?.problem === "invalid") return reportAnomaly("The Secret was left as it was");
     const body = secretBody({
       resource,
-      credentials: obtained.credentials,
-      ecrTokens: obtained.ecrTokens,
+      credentials: fresh.credentials,
+      ecrTokens: fresh.ecrTokens,
       roleArn,
       durationSeconds,
       lastRefreshTime,
@@ -311,7 +276,7 @@ export class Reconciler {
     try {
       await this.secrets.write(state, body, p.secret, p.replace, signal);
     } catch (err) {
-      this.o.observer?.onRefresh?.(spec.secretType, "failure");
+      this.options.observer?.onRefresh?.(spec.secretType, "failure");
       if (isConflict(err)) {
         // Someone wrote or created it meanwhile: look again at once with fresh state.
         log.debug({ err: apiErrorMessage(err) }, "secret write conflicted; retrying");
@@ -320,18 +285,18 @@ export class Reconciler {
         });
       }
       const message = `could not write Secret ${spec.secretName}: ${apiErrorMessage(err)}`;
-      await this.status.fail(resource, state, log, Reason.KubernetesError, message, { roleArn }, signal);
+      await this.fail(ctx, Reason.KubernetesError, message, { roleArn });
       return temporaryError(new Error(message));
     }
 
-    this.o.observer?.onExpirationTime?.(namespace, name, expirationTime);
+    this.options.observer?.onExpirationTime?.(namespace, name, expirationTime);
     // The credentials may still work (a skewed clock): they are in the Secret, and the problem is reported.
-    if (anomaly) return reportAnomaly(anomaly.message);
+    if (anomaly) return reportAnomaly("The Secret was written with them");
     state.expirationAnomaly = undefined;
-    this.o.observer?.onRefresh?.(spec.secretType, "success");
+    this.options.observer?.onRefresh?.(spec.secretType, "success");
     const nextRefreshTime = scheduledRefresh(resource.metadata.uid!, lastRefreshTime, expirationTime, {
-      refreshRatio: this.o.refreshRatio,
-      jitterFraction: this.o.jitterFraction,
+      refreshRatio: this.options.refreshRatio,
+      jitterFraction: this.options.jitterFraction,
     });
     const created = p.cause === "missing";
     log.info(
@@ -346,42 +311,30 @@ export class Reconciler {
       `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)})`,
     );
     await this.secrets.deleteOwned(resource, log, spec.secretName, signal);
-    await this.status.ready(
-      resource,
-      state,
-      log,
-      readyMessage(expirationTime, durationSeconds, spec.durationSeconds),
-      {
-        roleArn,
-        expirationTime,
-        lastRefreshTime,
-        nextRefreshTime,
-        effectiveDurationSeconds: durationSeconds,
-      },
-      signal,
-    );
+    await this.ready(ctx, readyMessage(expirationTime, durationSeconds, spec.durationSeconds), {
+      roleArn,
+      expirationTime,
+      lastRefreshTime,
+      nextRefreshTime,
+      effectiveDurationSeconds: durationSeconds,
+    });
     return requeueAfter(nextRefreshTime.getTime() - this.now().getTime());
   }
 
-  /**
-   * Reports an implausible expiry (InvalidExpiration, one Warning per distinct message) and backs off: each attempt
-   * writes the Secret at most once, and the queue's backoff grows up to the permanent-error delay.
-   */
-  private async expirationAnomaly(
-    ctx: Context,
-    message: string,
-    extra: StatusTimes,
-  ): Promise<ReconcileResult> {
-    await this.status.fail(
+  private ready(ctx: Context, message: string, times: StatusTimes): Promise<void> {
+    const report = { ready: "True", reason: Reason.CredentialsReady, message, times } as const;
+    return this.status.report(ctx.resource, ctx.state, ctx.log, report, ctx.signal);
+  }
+
+  /** Reports a problem: Ready=False with the reason, and one Warning event per change of reason or message. */
+  private fail(ctx: Context, reason: Reason, message: string, times: StatusTimes = {}): Promise<void> {
+    return this.status.report(
       ctx.resource,
       ctx.state,
       ctx.log,
-      Reason.InvalidExpiration,
-      message,
-      extra,
+      { ready: "False", reason, message, times },
       ctx.signal,
     );
-    return temporaryError(new Error(message), { maxBackoffMs: this.o.permanentErrorRetryMs });
   }
 
   /** Whether this resource's status is exactly what our last status write said (the watch echoing it back). */
@@ -398,136 +351,24 @@ export class Reconciler {
   expectOutsideCache(key: string): void {
     // Only for a resource that exists: the Secret of a deleted resource leaves the cache after it (no new record).
     const [namespace, name] = splitKey(key);
-    if (!this.o.resources.get(namespace, name)) return;
+    if (!this.options.resources.get(namespace, name)) return;
     const state = this.states.hint(key);
     state.readSecretLive = true;
     // Our last write left the cache with the Secret: it must not stand in for it any more.
     this.secrets.forgetWrite(state);
   }
 
-  /** The ECR registry and session tags the spec asks for, or why the spec cannot work as written. */
-  private checkSpec(resource: AWSAssumeRole): CheckedSpec | { problem: string } {
-    const { namespace, name } = resource.metadata as { namespace: string; name: string };
-    return checkSpec(resource.spec, { namespace, name }, this.o.sessionTags);
-  }
-
-  /** Namespace limits: may this namespace assume this role? */
-  private permitted(namespace: string, roleArn: string, identity: CallerIdentity): boolean {
-    return namespacePermits(this.o.namespaceCache, namespace, roleArn, identity);
-  }
-
   /** Reports an AWS failure; temporary ones retry with backoff, the others after the permanent-error delay. */
-  private async awsFailed(ctx: Context, err: unknown, extra: StatusTimes = {}): Promise<ReconcileResult> {
-    if (!(err instanceof AwsFailure)) throw err;
-    const { resource, state, log, signal } = ctx;
-    const secretNote = resource.status?.expirationTime
+  private async awsFailed(ctx: Context, err: AwsFailure, times: StatusTimes = {}): Promise<ReconcileResult> {
+    const secretNote = ctx.resource.status?.expirationTime
       ? ` The existing Secret is kept until it is refreshed.`
       : "";
-    await this.status.fail(resource, state, log, err.reason, `${err.message}.${secretNote}`, extra, signal);
-    if (!err.temporary) return terminalError(err, this.o.permanentErrorRetryMs);
-    // A call that got no answer held a worker until its deadline: back off further (up to the permanent-error
-    // delay), so resources whose AWS endpoint hangs cannot take every worker from the others.
-    return err.timedOut
-      ? temporaryError(err, { maxBackoffMs: this.o.permanentErrorRetryMs })
-      : temporaryError(err);
-  }
-}
-
-export interface CheckedSpec {
-  registries: EcrLogin[];
-  tags: Record<string, string>;
-}
-
-/** The ECR registry and session tags a spec asks for, or why it cannot work as written (no AWS call needed). */
-export function checkSpec(
-  spec: AWSAssumeRoleSpec,
-  resource: { namespace: string; name: string },
-  tagOptions: SessionTagOptions | undefined,
-): CheckedSpec | { problem: string } {
-  let registries: EcrLogin[] = [];
-  if (spec.secretType === "EcrDockerConfigJson") {
-    try {
-      registries = ecrLoginsOf(spec);
-      if (registries.length === 0)
-        return { problem: "EcrDockerConfigJson needs ecrRepositoryUrl or ecrRepositoryUrls" };
-    } catch (err) {
-      return { problem: (err as Error).message };
-    }
-  }
-  try {
-    sessionPolicy(spec);
-    return { registries, tags: sessionTags(spec, resource, tagOptions ?? { enabled: false }) };
-  } catch (err) {
-    if (!(err instanceof InvalidSessionError)) throw err;
-    return { problem: err.message };
-  }
-}
-
-/** Namespace limits: does the namespace's permitted-roles annotation allow this role? */
-export function namespacePermits(
-  namespaces: Cache<V1Namespace> | undefined,
-  namespace: string,
-  roleArn: string,
-  identity: CallerIdentity,
-): boolean {
-  const annotation = namespaces?.get("", namespace)?.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION];
-  return isRolePermitted(roleArn, permittedPatterns(annotation, identity));
-}
-
-/**
- * Everything that shapes the Secret or the session; a change refreshes at once. Built from the spec as written, so
- * keeping a valid Secret needs no AWS call (not even GetCallerIdentity).
- */
-export function hashSpec(resource: Pick<AWSAssumeRole, "spec">, tags: Record<string, string>): string {
-  const { spec } = resource;
-  return contentHash({
-    roleName: spec.roleName ?? null,
-    roleArn: spec.roleArn ?? null,
-    externalId: spec.externalId ?? null,
-    sessionPolicy: spec.sessionPolicy ?? null,
-    policyArns: spec.policyArns ?? null,
-    tags,
-    transitiveTagKeys: spec.transitiveTagKeys ?? null,
-    region: spec.region ?? null,
-    durationSeconds: spec.durationSeconds ?? 900,
-    secretType: spec.secretType,
-    ecrRepositoryUrl: spec.ecrRepositoryUrl ?? null,
-    // Only when set, so the hash of every existing resource (and so its Secret) stays the same.
-    ...(spec.ecrRepositoryUrls ? { ecrRepositoryUrls: spec.ecrRepositoryUrls } : {}),
-    secretTemplate: spec.secretTemplate ?? null,
-    profile: spec.profile ?? null,
-  });
-}
-
-export function describeCause(cause: RefreshCause): string {
-  switch (cause) {
-    case "missing":
-      return "the Secret did not exist";
-    case "spec-changed":
-      return "the spec changed";
-    case "forced":
-      return "a refresh was forced";
-    case "drift":
-      return "the Secret had been changed by someone else";
-    case "expired":
-      return "the credentials had expired";
-    case "due":
-      return "the refresh time was reached";
+    await this.fail(ctx, err.reason, `${err.message}.${secretNote}`, times);
+    return awsFailureResult(err, this.options.permanentErrorRetryMs);
   }
 }
 
 export function splitKey(key: string): [string, string] {
   const slash = key.indexOf("/");
   return [key.slice(0, slash), key.slice(slash + 1)];
-}
-
-export function observe(secret: CachedSecret): ObservedSecret {
-  const meta = secret.metadata;
-  return {
-    type: secret.type,
-    labels: meta.labels,
-    annotations: meta.annotations,
-    ownerReferences: meta.ownerReferences,
-    dataHash: secret.dataHash,
-  };
 }

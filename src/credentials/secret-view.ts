@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { SecretAnnotation } from "../domain/plan.ts";
+import type { ObservedSecret } from "../domain/plan.ts";
 import { isConflict } from "../kube/errors.ts";
 import { leanMetadata } from "../kube/projection.ts";
 import { dataHash } from "../runtime/content-hash.ts";
@@ -32,6 +33,18 @@ export function ownerUids(secret: CachedSecret): string[] {
   const uids = (meta.ownerReferences ?? []).filter((r) => r.controller && r.kind === KIND).map((r) => r.uid);
   const annotated = meta.annotations?.[SecretAnnotation.ownerUid];
   return annotated ? [...uids, annotated] : uids;
+}
+
+/** What the plan reads of a cached Secret. */
+export function observedSecret(secret: CachedSecret): ObservedSecret {
+  const meta = secret.metadata;
+  return {
+    type: secret.type,
+    labels: meta.labels,
+    annotations: meta.annotations,
+    ownerReferences: meta.ownerReferences,
+    dataHash: secret.dataHash,
+  };
 }
 
 export class SecretView {

@@ -1,41 +1,66 @@
-// Where new credentials come from: the operator's own identity (asked once), the AssumeRole request a resource
-// makes (role ARN, session name, duration clamped under role chaining and capped after STS rejected a longer one),
-// the duration fallback when STS rejects the duration, the ECR token for EcrDockerConfigJson, and the check of the
-// expiries AWS returned.
-import type { AWSAssumeRole } from "../api/schema.ts";
+// Where new credentials come from, once for every consumer (the namespaced kind, the cluster kind): the operator's own
+// identity (asked once), the AssumeRole a resource makes (clamped under role chaining, capped after STS rejected a
+// longer duration, stepping down while it does), the ECR tokens, the check of the expiries AWS returned, and what a
+// failure to get them means for the work queue.
+import type { AWSAssumeRoleSpec } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
-import { roleSessionName } from "../domain/naming.ts";
 import type { CallerIdentity } from "../domain/naming.ts";
 import { earliestEcrToken, ecrTokenRegions } from "../domain/ecr-logins.ts";
 import type { EcrLogin } from "../domain/ecr-logins.ts";
-import { expirationProblem } from "../domain/schedule.ts";
+import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
 import { fallbackDuration, isDurationRejection, requestedDuration, roleArnOf } from "../domain/session.ts";
+import { temporaryError, terminalError } from "../runtime/result.ts";
+import type { ReconcileResult } from "../runtime/result.ts";
 import type { AssumeRoleRequest, AwsAccess } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";
 
-export interface Obtained {
+/** A new credential set, as AWS returned it and as it will be written. Never logged. */
+export interface NewCredentials {
   credentials: AwsCredentials;
-  /** The ECR token that expires first (it bounds the Secret's lifetime); undefined without registries. */
-  ecrToken: EcrToken | undefined;
   /** One ECR token per region of the spec's registries. */
   ecrTokens: Record<string, EcrToken>;
   /** The duration STS accepted. */
   durationSeconds: number;
+  roleArn: string;
+  lastRefreshTime: Date;
+  /** When the Secret's content stops working: the credentials or the first ECR token, whichever comes first. */
+  expirationTime: Date;
+  /** An implausible expiry among AWS's answers; undefined when they are plausible. */
+  anomaly: ExpirationAnomaly | undefined;
 }
 
-export interface PlannedRequest {
-  request: AssumeRoleRequest;
-  /** The spec's duration was clamped to one hour because the operator's identity is an assumed role. */
-  clamped: boolean;
+export interface ExpirationAnomaly {
+  problem: "invalid" | "past" | "too-soon";
+  /** What had it: "credentials" or "ECR token". */
+  what: string;
+  /** For the log: the time AWS returned, or "invalid". */
+  expirationTime: string;
+}
+
+export interface NewCredentialsRequest {
+  spec: AWSAssumeRoleSpec;
+  /** RoleSessionName: per resource for the namespaced kind, per cluster resource for the fan-out. */
+  sessionName: string;
+  tags: Record<string, string>;
+  registries: readonly EcrLogin[];
+  /** The resource's record: the duration cap STS taught us, whether the clamp was reported. */
+  state: ResourceState;
+  /** Told once per spec that the operator's own identity caps chained sessions at one hour. */
+  onClamped: (message: string) => void;
+  /** Told each time STS rejects a duration as above the role's maximum, before the next shorter one is tried. */
+  onDurationRejected: (message: string) => Promise<void>;
+  signal?: AbortSignal | undefined;
 }
 
 export class CredentialSource {
   private readonly aws: AwsAccess;
+  private readonly now: () => Date;
   private identityPromise: Promise<CallerIdentity> | undefined;
 
-  constructor(aws: AwsAccess) {
+  constructor(aws: AwsAccess, now: () => Date = () => new Date()) {
     this.aws = aws;
+    this.now = now;
   }
 
   /** The operator's own identity, asked once (and again after a failure). */
@@ -47,77 +72,80 @@ export class CredentialSource {
     return this.identityPromise;
   }
 
-  /** The AssumeRole a resource makes. */
-  request(
-    resource: Pick<AWSAssumeRole, "spec" | "metadata">,
-    identity: CallerIdentity,
-    tags: Record<string, string>,
-    state: ResourceState,
-  ): PlannedRequest {
-    const { spec } = resource;
-    const { namespace, name } = resource.metadata;
+  /** One AssumeRole (and the ECR tokens) for a resource, checked before it steers anything. Failures are AwsFailure. */
+  async newCredentials(input: NewCredentialsRequest): Promise<NewCredentials> {
+    const { spec, state } = input;
+    const identity = await this.identity();
     const duration = requestedDuration(spec, identity);
+    if (duration.clamped && !state.clampReported) {
+      state.clampReported = true;
+      input.onClamped(
+        `The operator's own identity is an assumed role, so STS caps chained sessions at one hour: ` +
+          `asking for ${duration.durationSeconds} s instead of ${spec.durationSeconds} s`,
+      );
+    }
+    const request: AssumeRoleRequest = {
+      roleArn: roleArnOf(spec, identity),
+      sessionName: input.sessionName,
+      durationSeconds: Math.min(duration.durationSeconds, state.durationCapSeconds ?? Infinity),
+      ...(spec.externalId ? { externalId: spec.externalId } : {}),
+      ...(spec.sessionPolicy ? { policy: spec.sessionPolicy } : {}),
+      ...(spec.policyArns?.length ? { policyArns: spec.policyArns } : {}),
+      tags: input.tags,
+      ...(spec.transitiveTagKeys?.length ? { transitiveTagKeys: spec.transitiveTagKeys } : {}),
+      ...(spec.region ? { region: spec.region } : {}),
+    };
+    const { credentials, durationSeconds } = await this.assumeRole(request, input);
+    const ecrTokens: Record<string, EcrToken> = {};
+    for (const region of ecrTokenRegions(input.registries)) {
+      ecrTokens[region] = await this.aws.ecrToken(credentials, region, input.signal);
+    }
+    const lastRefreshTime = this.now();
     return {
-      clamped: duration.clamped,
-      request: {
-        roleArn: roleArnOf(spec, identity),
-        sessionName: roleSessionName(namespace!, name!),
-        durationSeconds: Math.min(duration.durationSeconds, state.durationCapSeconds ?? Infinity),
-        ...(spec.externalId ? { externalId: spec.externalId } : {}),
-        ...(spec.sessionPolicy ? { policy: spec.sessionPolicy } : {}),
-        ...(spec.policyArns?.length ? { policyArns: spec.policyArns } : {}),
-        tags,
-        ...(spec.transitiveTagKeys?.length ? { transitiveTagKeys: spec.transitiveTagKeys } : {}),
-        ...(spec.region ? { region: spec.region } : {}),
-      },
+      credentials,
+      ecrTokens,
+      durationSeconds,
+      roleArn: request.roleArn,
+      lastRefreshTime,
+      expirationTime: secretExpirationTime(
+        credentials.expirationTime,
+        earliestEcrToken(ecrTokens)?.expirationTime,
+      ),
+      anomaly: expirationAnomaly({ credentials, ecrTokens, durationSeconds }, lastRefreshTime),
     };
   }
 
-  /**
-   * AssumeRole, stepping down the duration while STS rejects it as above the role's MaxSessionDuration (each step
-   * is reported through `onDurationRejected` and remembered in the resource's state), then the ECR token in the
-   * registries' regions (one per region). Failures are AwsFailure.
-   */
-  async obtain(
+  /** AssumeRole, stepping down the duration while STS rejects it as above the role's MaxSessionDuration. */
+  private async assumeRole(
     request: AssumeRoleRequest,
-    registries: readonly EcrLogin[],
-    state: ResourceState,
-    onDurationRejected: (message: string) => Promise<void>,
-    signal?: AbortSignal,
-  ): Promise<Obtained> {
+    input: NewCredentialsRequest,
+  ): Promise<{ credentials: AwsCredentials; durationSeconds: number }> {
     let durationSeconds = request.durationSeconds;
-    let credentials: AwsCredentials;
     for (;;) {
       try {
-        credentials = await this.aws.assumeRole({ ...request, durationSeconds }, signal);
-        break;
+        return {
+          credentials: await this.aws.assumeRole({ ...request, durationSeconds }, input.signal),
+          durationSeconds,
+        };
       } catch (err) {
         const next =
           err instanceof AwsFailure && isDurationRejection(err.code, err.message)
             ? fallbackDuration(durationSeconds)
             : undefined;
         if (next === undefined) throw err;
-        await onDurationRejected(`${(err as Error).message}. Retrying with ${next} s.`);
+        await input.onDurationRejected(`${(err as Error).message}. Retrying with ${next} s.`);
         durationSeconds = next;
-        state.durationCapSeconds = next;
+        input.state.durationCapSeconds = next;
       }
     }
-    const ecrTokens: Record<string, EcrToken> = {};
-    for (const region of ecrTokenRegions(registries)) {
-      ecrTokens[region] = await this.aws.ecrToken(credentials, region, signal);
-    }
-    return { credentials, ecrToken: earliestEcrToken(ecrTokens), ecrTokens, durationSeconds };
   }
 }
 
-/**
- * AWS answers are checked before they steer anything: an implausible expiry of the credentials or the ECR token
- * (past, not a time, too soon), described for the person running kubectl describe.
- */
+/** An implausible expiry of the credentials or an ECR token (past, not a time, too soon); undefined if none. */
 export function expirationAnomaly(
-  obtained: Obtained,
+  obtained: Pick<NewCredentials, "credentials" | "ecrTokens" | "durationSeconds">,
   now: Date,
-): { problem: "invalid" | "past" | "too-soon"; message: string; expirationTime: string } | undefined {
+): ExpirationAnomaly | undefined {
   const checks = [
     ["credentials", obtained.credentials.expirationTime],
     ...Object.values(obtained.ecrTokens).map((token) => ["ECR token", token.expirationTime] as const),
@@ -125,20 +153,42 @@ export function expirationAnomaly(
   for (const [what, expirationTime] of checks) {
     const problem = expirationProblem(expirationTime, now, obtained.durationSeconds);
     if (!problem) continue;
-    const described = {
-      invalid: "an expiry that is not a valid time",
-      past: "an expiry that has already passed",
-      "too-soon": "an expiry less than a minute (or 1 % of the requested duration) away",
-    }[problem];
-    // No times in the message: a repeat is the same Warning, aggregated, not a new one per retry.
     return {
       problem,
+      what,
       expirationTime: Number.isNaN(expirationTime.getTime()) ? "invalid" : expirationTime.toISOString(),
-      message:
-        `AWS returned ${what} with ${described}. The likely cause is clock skew between this node and AWS ` +
-        `(check NTP). ${problem === "invalid" ? "The Secret was left as it was" : "The Secret was written with them"}; ` +
-        `retrying with growing backoff.`,
     };
   }
   return undefined;
+}
+
+/**
+ * The anomaly described for the person running kubectl describe, with what was done with the credentials. No times
+ * in it: a repeat is the same Warning, aggregated, not a new one per retry.
+ */
+export function anomalyMessage(anomaly: ExpirationAnomaly, outcome: string): string {
+  const described = {
+    invalid: "an expiry that is not a valid time",
+    past: "an expiry that has already passed",
+    "too-soon": "an expiry less than a minute (or 1 % of the requested duration) away",
+  }[anomaly.problem];
+  return (
+    `AWS returned ${anomaly.what} with ${described}. The likely cause is clock skew between this node and AWS ` +
+    `(check NTP). ${outcome}; retrying with growing backoff.`
+  );
+}
+
+/** After an implausible expiry: back off, growing up to the permanent-error delay, until AWS answers well. */
+export function anomalyResult(message: string, permanentErrorRetryMs: number): ReconcileResult {
+  return temporaryError(new Error(message), { maxBackoffMs: permanentErrorRetryMs });
+}
+
+/**
+ * What an AWS failure means for the queue: a temporary one retries with backoff (further, up to the permanent-error
+ * delay, after a call that got no answer: it held a worker until its deadline, and resources whose AWS endpoint
+ * hangs must not take every worker from the others); any other is looked at again after the permanent-error delay.
+ */
+export function awsFailureResult(err: AwsFailure, permanentErrorRetryMs: number): ReconcileResult {
+  if (!err.temporary) return terminalError(err, permanentErrorRetryMs);
+  return err.timedOut ? temporaryError(err, { maxBackoffMs: permanentErrorRetryMs }) : temporaryError(err);
 }

@@ -1,127 +1,122 @@
-// Status and events: Ready=True with the credentials' times, or Ready=False with a reason, written only when it
-// differs from what the API server (or our own last write, while the cache lags) already has; a Warning event per
-// change of problem, never one per retry.
+// One status writer for both kinds: Ready=True with the credentials' times, or Ready=False with a reason, written
+// only when it differs from what the API server (or our own last write, while the cache lags) already has, and still
+// written after the reconcile's deadline has passed; a Warning event per change of problem, never one per retry.
+// Each kind says only how its status is built and read back (namespaced-status.ts, cluster-status.ts).
 import type { Logger } from "pino";
-import { API_VERSION, KIND } from "../api/schema.ts";
-import type { AWSAssumeRole, AWSAssumeRoleStatus } from "../api/schema.ts";
-import { Reason, readyCondition, setCondition } from "../domain/conditions.ts";
+import type { Condition } from "../api/schema.ts";
+import { readyCondition, setCondition } from "../domain/conditions.ts";
+import type { Reason } from "../domain/conditions.ts";
 import { canonicalJson } from "../runtime/content-hash.ts";
-import type { EventSink, EventTarget, StatusWriter } from "./ports.ts";
+import type { EventSink, EventTarget } from "./ports.ts";
 import type { ResourceState } from "./resource-state.ts";
 
 /** Status fields besides the Ready condition. */
 export interface StatusTimes {
-  roleArn?: string;
-  expirationTime?: Date;
-  lastRefreshTime?: Date;
-  nextRefreshTime?: Date;
-  effectiveDurationSeconds?: number;
+  roleArn?: string | undefined;
+  expirationTime?: Date | undefined;
+  lastRefreshTime?: Date | undefined;
+  nextRefreshTime?: Date | undefined;
+  effectiveDurationSeconds?: number | undefined;
 }
 
-export class StatusReporter {
-  private readonly writer: StatusWriter;
+/** What a reconcile found, for the Ready condition; a kind may add fields of its own. */
+export interface StatusReport {
+  ready: "True" | "False";
+  reason: Reason;
+  message: string;
+  times: StatusTimes;
+}
+
+/** A resource as the status writer reads it. */
+export interface StatusSubject<S> {
+  metadata: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+  };
+  status?: S;
+}
+
+/** How one kind's status is built, read back and written. */
+export interface StatusKind<R extends StatusSubject<S>, S extends { conditions?: Condition[] }, P> {
+  target(resource: R): EventTarget;
+  /** The whole status the report asks for, with `conditions` already updated. */
+  desired(resource: R, report: P, conditions: Condition[]): S;
+  /** A status as read back: only the fields `desired` writes, absent ones undefined. */
+  normalise(status: S): S;
+  patch(resource: R, status: Record<string, unknown>, signal?: AbortSignal): Promise<void>;
+}
+
+export class StatusReporter<
+  R extends StatusSubject<S>,
+  S extends { conditions?: Condition[] },
+  P extends StatusReport = StatusReport,
+> {
+  private readonly kind: StatusKind<R, S, P>;
   private readonly events: EventSink;
   private readonly now: () => Date;
 
-  constructor(writer: StatusWriter, events: EventSink, now: () => Date) {
-    this.writer = writer;
+  constructor(kind: StatusKind<R, S, P>, events: EventSink, now: () => Date) {
+    this.kind = kind;
     this.events = events;
     this.now = now;
   }
 
-  /** Ready=True with the credentials' times. */
-  ready(
-    resource: AWSAssumeRole,
+  /** Writes the report as status; a problem is logged and emitted as a Warning once per change of reason or message. */
+  async report(
+    resource: R,
     state: ResourceState,
     log: Logger,
-    message: string,
-    times: StatusTimes,
+    report: P,
     signal?: AbortSignal,
   ): Promise<void> {
-    state.lastWarning = undefined;
-    return this.write(resource, state, log, "True", Reason.CredentialsReady, message, times, signal);
-  }
-
-  /** Reports a problem: Ready=False with the reason, and one Warning event per change of reason or message. */
-  async fail(
-    resource: AWSAssumeRole,
-    state: ResourceState,
-    log: Logger,
-    reason: Reason,
-    message: string,
-    extra: StatusTimes = {},
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const warning = `${reason}\u0000${message}`;
-    if (state.lastWarning !== warning) {
-      state.lastWarning = warning;
-      log.warn({ reason }, message);
-      this.events.emit(targetOf(resource), "Warning", reason, message);
+    if (report.ready === "False") {
+      const warning = `${report.reason}\u0000${report.message}`;
+      if (state.lastWarning !== warning) {
+        state.lastWarning = warning;
+        log.warn({ reason: report.reason }, report.message);
+        this.event(resource, "Warning", report.reason, report.message);
+      }
+    } else {
+      state.lastWarning = undefined;
     }
-    await this.write(resource, state, log, "False", reason, message, extra, signal);
-  }
-
-  /** A Normal event (Created, Refreshed) or a Warning that is not a Ready condition (DurationClamped). */
-  event(resource: AWSAssumeRole, type: "Normal" | "Warning", reason: string, message: string): void {
-    this.events.emit(targetOf(resource), type, reason, message);
-  }
-
-  /** Whether the resource's status is exactly what our last status write said (the watch echoing it back). */
-  isOwnStatus(state: ResourceState | undefined, resource: AWSAssumeRole): boolean {
-    const last = state?.lastStatus;
-    return (
-      last !== undefined &&
-      resource.status !== undefined &&
-      last.hash === statusHash(normalise(resource.status))
-    );
-  }
-
-  private async write(
-    resource: AWSAssumeRole,
-    state: ResourceState,
-    log: Logger,
-    ready: "True" | "False",
-    reason: Reason,
-    message: string,
-    extra: StatusTimes,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const current = resource.status ?? {};
+    const current = resource.status ?? ({} as S);
     const generation = resource.metadata.generation;
-    // A failed refresh leaves the working Secret (and its times) in place; RoleNotPermitted deleted it.
-    const keepTimes = ready === "False" && reason !== Reason.RoleNotPermitted;
-    const desired: AWSAssumeRoleStatus = {
-      observedGeneration: generation,
-      roleArn: extra.roleArn ?? current.roleArn,
-      secretName: resource.spec.secretName,
-      expirationTime: iso(extra.expirationTime) ?? (keepTimes ? current.expirationTime : undefined),
-      lastRefreshTime: iso(extra.lastRefreshTime) ?? (keepTimes ? current.lastRefreshTime : undefined),
-      nextRefreshTime: iso(extra.nextRefreshTime) ?? (keepTimes ? current.nextRefreshTime : undefined),
-      effectiveDurationSeconds: extra.effectiveDurationSeconds ?? current.effectiveDurationSeconds,
-      conditions: setCondition(
-        current.conditions,
-        readyCondition(ready, reason, message, generation),
-        this.now(),
-      ),
-    };
+    const conditions = setCondition(
+      current.conditions,
+      readyCondition(report.ready, report.reason, report.message, generation),
+      this.now(),
+    );
+    const desired = this.kind.desired(resource, report, conditions);
     const hash = statusHash(desired);
     const last = state.lastStatus;
     const stale = last !== undefined && last.over === resource.metadata.resourceVersion;
-    if (hash === statusHash(normalise(current)) || (stale && hash === last.hash)) return;
+    if (hash === statusHash(this.kind.normalise(current)) || (stale && hash === last.hash)) return;
     const patch: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(desired)) patch[k] = v ?? null;
     // Reporting that the reconcile ran out of time must still be possible: past the reconcile's deadline the write
     // is bounded by the adapter's own per-request timeout alone.
-    const deadline = signal?.aborted ? undefined : signal;
-    await this.writer.patchStatus(resource.metadata.namespace!, resource.metadata.name!, patch, deadline);
+    await this.kind.patch(resource, patch, signal?.aborted ? undefined : signal);
     state.lastStatus = { hash, over: resource.metadata.resourceVersion };
-    log.debug({ reason }, "status updated");
+    log.debug({ reason: report.reason }, "status updated");
   }
-}
 
-export function targetOf(resource: AWSAssumeRole): EventTarget {
-  const { namespace, name, uid } = resource.metadata;
-  return { apiVersion: API_VERSION, kind: KIND, namespace: namespace!, name: name!, uid: uid! };
+  /** A Normal event (Created, Refreshed) or a Warning that is not a Ready condition (DurationClamped). */
+  event(resource: R, type: "Normal" | "Warning", reason: string, message: string): void {
+    this.events.emit(this.kind.target(resource), type, reason, message);
+  }
+
+  /** Whether the resource's status is exactly what our last status write said (the watch echoing it back). */
+  isOwnStatus(state: ResourceState | undefined, resource: R): boolean {
+    const last = state?.lastStatus;
+    return (
+      last !== undefined &&
+      resource.status !== undefined &&
+      last.hash === statusHash(this.kind.normalise(resource.status))
+    );
+  }
 }
 
 /** The Ready message: when the credentials expire, and why sessions are shorter than asked for. */
@@ -141,28 +136,38 @@ export function readyMessage(
   return base;
 }
 
+/** The times fields of a status: those the report has, else (when `keep`) the current ones, as RFC 3339. */
+export function statusTimes(
+  times: StatusTimes,
+  current: {
+    roleArn?: string;
+    expirationTime?: string;
+    lastRefreshTime?: string;
+    nextRefreshTime?: string;
+    effectiveDurationSeconds?: number;
+  },
+  keep: boolean,
+): {
+  roleArn: string | undefined;
+  expirationTime: string | undefined;
+  lastRefreshTime: string | undefined;
+  nextRefreshTime: string | undefined;
+  effectiveDurationSeconds: number | undefined;
+} {
+  const time = (d: Date | undefined, was: string | undefined) => d?.toISOString() ?? (keep ? was : undefined);
+  return {
+    roleArn: times.roleArn ?? current.roleArn,
+    expirationTime: time(times.expirationTime, current.expirationTime),
+    lastRefreshTime: time(times.lastRefreshTime, current.lastRefreshTime),
+    nextRefreshTime: time(times.nextRefreshTime, current.nextRefreshTime),
+    effectiveDurationSeconds: times.effectiveDurationSeconds ?? current.effectiveDurationSeconds,
+  };
+}
+
 /** Status for comparison: canonical JSON without the conditions' transition times. */
-export function statusHash(s: AWSAssumeRoleStatus): string {
+export function statusHash(s: { conditions?: Condition[] }): string {
   return canonicalJson({
     ...s,
     conditions: (s.conditions ?? []).map((c) => ({ ...c, lastTransitionTime: undefined })),
   });
-}
-
-/** Status as read back from the API: only the fields `desired` has, absent fields undefined. */
-function normalise(s: AWSAssumeRoleStatus): AWSAssumeRoleStatus {
-  return {
-    observedGeneration: s.observedGeneration,
-    roleArn: s.roleArn,
-    secretName: s.secretName,
-    expirationTime: s.expirationTime,
-    lastRefreshTime: s.lastRefreshTime,
-    nextRefreshTime: s.nextRefreshTime,
-    effectiveDurationSeconds: s.effectiveDurationSeconds,
-    conditions: s.conditions,
-  };
-}
-
-function iso(date: Date | undefined): string | undefined {
-  return date?.toISOString();
 }

@@ -65,6 +65,24 @@ export function ownership(secret: ObservedSecret, ownerUid: string): Ownership {
 
 export type RefreshCause = "missing" | "spec-changed" | "forced" | "drift" | "expired" | "due";
 
+/** Why a refresh happened, for events and logs. */
+export function describeCause(cause: RefreshCause): string {
+  switch (cause) {
+    case "missing":
+      return "the Secret did not exist";
+    case "spec-changed":
+      return "the spec changed";
+    case "forced":
+      return "a refresh was forced";
+    case "drift":
+      return "the Secret had been changed by someone else";
+    case "expired":
+      return "the credentials had expired";
+    case "due":
+      return "the refresh time was reached";
+  }
+}
+
 export type Plan =
   | { action: "conflict"; message: string }
   | {
