@@ -15,11 +15,10 @@ import { selectNamespaces, summariseFanOut } from "../domain/fan-out.ts";
 import type { FanOutCounts } from "../domain/fan-out.ts";
 import { clusterRoleSessionName } from "../domain/naming.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
-import { FORCE_REFRESH_ANNOTATION, describeCause, plan, scheduledRefresh } from "../domain/plan.ts";
+import { describeCause, scheduledRefresh } from "../domain/plan.ts";
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleArnOf } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
-import { apiErrorMessage } from "../kube/errors.ts";
 import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
 import { FanOut } from "./cluster-fan-out.ts";
@@ -39,9 +38,14 @@ import type {
   SecretWriter,
 } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
-import { observedSecret } from "./secret-view.ts";
-import { CredentialSource, anomalyMessage, anomalyResult, awsFailureResult } from "./source.ts";
-import { checkSpec, hashSpec } from "./spec.ts";
+import {
+  CredentialSource,
+  anomalyMessage,
+  anomalyResult,
+  awsFailureResult,
+  withErrorPolicy,
+} from "./source.ts";
+import { checkSpec, hashSpec, planSecret } from "./spec.ts";
 import type { CheckedSpec } from "./spec.ts";
 import { readyMessage } from "./status.ts";
 import type { StatusReporter, StatusTimes } from "./status.ts";
@@ -149,13 +153,10 @@ export class ClusterReconciler {
       log: this.options.logger.child({ kind: resource.kind, name }),
       signal,
     };
-    try {
-      return await this.reconcileResource(ctx);
-    } catch (err) {
-      if (err instanceof AwsFailure) return this.awsFailed(ctx, err);
-      const error = err instanceof Error ? err : new Error(String(err));
-      return temporaryError(new Error(apiErrorMessage(error)));
-    }
+    return withErrorPolicy(
+      () => this.reconcileResource(ctx),
+      (err) => this.awsFailed(ctx, err),
+    );
   }
 
   private stateOf(resource: ClusterAWSAssumeRole): ClusterState {
@@ -202,13 +203,10 @@ export class ClusterReconciler {
         namespace,
         state: copyState,
         secret,
-        plan: plan({
-          ownerUid: uid,
-          secretName: spec.secretName,
-          secretType: spec.secretType,
+        plan: planSecret({
+          resource,
           specHash,
-          forceRefresh: resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION],
-          secret: secret ? observedSecret(secret) : undefined,
+          secret,
           now: this.now(),
           refreshRatio: this.options.refreshRatio,
           jitterFraction: this.options.jitterFraction,

@@ -9,7 +9,7 @@ import type {
 import { API_VERSION } from "../api/schema.ts";
 import type { FanOutCounts } from "../domain/fan-out.ts";
 import type { EventSink, EventTarget } from "./ports.ts";
-import { StatusReporter, statusTimes } from "./status.ts";
+import { StatusReporter, normaliseCommon, statusTimes } from "./status.ts";
 import type { StatusKind, StatusReport } from "./status.ts";
 
 /** Where a ClusterAWSAssumeRole's status is written: a merge patch of its status subresource. */
@@ -50,15 +50,8 @@ function clusterKind(
       conditions,
     }),
     normalise: (s) => ({
-      observedGeneration: s.observedGeneration,
-      roleArn: s.roleArn,
-      secretName: s.secretName,
-      expirationTime: s.expirationTime,
-      lastRefreshTime: s.lastRefreshTime,
-      nextRefreshTime: s.nextRefreshTime,
-      effectiveDurationSeconds: s.effectiveDurationSeconds,
+      ...normaliseCommon(s),
       namespaces: s.namespaces && { ...s.namespaces, failing: s.namespaces.failing ?? [] },
-      conditions: s.conditions,
     }),
     patch: (resource, status, signal) => writer.patchStatus(resource.metadata.name!, status, signal),
   };

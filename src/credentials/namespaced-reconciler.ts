@@ -6,13 +6,7 @@ import type { Logger } from "pino";
 import type { AWSAssumeRole, AWSAssumeRoleStatus } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
-import {
-  FORCE_REFRESH_ANNOTATION,
-  SecretAnnotation,
-  describeCause,
-  plan,
-  scheduledRefresh,
-} from "../domain/plan.ts";
+import { SecretAnnotation, describeCause, scheduledRefresh } from "../domain/plan.ts";
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleSessionName } from "../domain/naming.ts";
 import { roleArnOf } from "../domain/session.ts";
@@ -35,9 +29,15 @@ import type {
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
 import { secretBody } from "./secret-body.ts";
-import { SecretView, observedSecret } from "./secret-view.ts";
-import { CredentialSource, anomalyMessage, anomalyResult, awsFailureResult } from "./source.ts";
-import { checkSpec, hashSpec } from "./spec.ts";
+import { SecretView } from "./secret-view.ts";
+import {
+  CredentialSource,
+  anomalyMessage,
+  anomalyResult,
+  awsFailureResult,
+  withErrorPolicy,
+} from "./source.ts";
+import { checkSpec, hashSpec, planSecret } from "./spec.ts";
 import type { CheckedSpec } from "./spec.ts";
 import { readyMessage } from "./status.ts";
 import type { StatusReporter, StatusTimes } from "./status.ts";
@@ -123,14 +123,10 @@ export class Reconciler {
       log: this.options.logger.child({ namespace, name }),
       signal,
     };
-    try {
-      return await this.reconcileResource(ctx);
-    } catch (err) {
-      if (err instanceof AwsFailure) return this.awsFailed(ctx, err);
-      // Kubernetes errors (status, deletes) and anything unexpected: retry with backoff.
-      const error = err instanceof Error ? err : new Error(String(err));
-      return temporaryError(new Error(apiErrorMessage(error)));
-    }
+    return withErrorPolicy(
+      () => this.reconcileResource(ctx),
+      (err) => this.awsFailed(ctx, err),
+    );
   }
 
   private async reconcileResource(ctx: Context): Promise<ReconcileResult> {
@@ -161,13 +157,10 @@ export class Reconciler {
     }
 
     const secret = await this.secrets.current(state, namespace, spec.secretName, ctx.signal);
-    const decision = plan({
-      ownerUid: resource.metadata.uid!,
-      secretName: spec.secretName,
-      secretType: spec.secretType,
+    const decision = planSecret({
+      resource,
       specHash,
-      forceRefresh: resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION],
-      secret: secret ? observedSecret(secret) : undefined,
+      secret,
       now: this.now(),
       refreshRatio: this.options.refreshRatio,
       jitterFraction: this.options.jitterFraction,

@@ -5,7 +5,7 @@ import { API_VERSION, KIND } from "../api/schema.ts";
 import type { AWSAssumeRole, AWSAssumeRoleStatus } from "../api/schema.ts";
 import { Reason } from "../domain/conditions.ts";
 import type { EventSink, EventTarget, StatusWriter } from "./ports.ts";
-import { StatusReporter, statusTimes } from "./status.ts";
+import { StatusReporter, normaliseCommon, statusTimes } from "./status.ts";
 import type { StatusKind, StatusReport } from "./status.ts";
 
 export function targetOf(resource: AWSAssumeRole): EventTarget {
@@ -27,14 +27,7 @@ function namespacedKind(writer: StatusWriter): StatusKind<AWSAssumeRole, AWSAssu
       conditions,
     }),
     normalise: (s) => ({
-      observedGeneration: s.observedGeneration,
-      roleArn: s.roleArn,
-      secretName: s.secretName,
-      expirationTime: s.expirationTime,
-      lastRefreshTime: s.lastRefreshTime,
-      nextRefreshTime: s.nextRefreshTime,
-      effectiveDurationSeconds: s.effectiveDurationSeconds,
-      conditions: s.conditions,
+      ...normaliseCommon(s),
     }),
     patch: (resource, status, signal) =>
       writer.patchStatus(resource.metadata.namespace!, resource.metadata.name!, status, signal),

@@ -10,6 +10,7 @@ import { earliestEcrToken, ecrTokenRegions } from "../domain/ecr-logins.ts";
 import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
 import { fallbackDuration, isDurationRejection, requestedDuration, roleArnOf } from "../domain/session.ts";
+import { apiErrorMessage } from "../kube/errors.ts";
 import { temporaryError, terminalError } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
 import type { AssumeRoleRequest, AwsAccess } from "./ports.ts";
@@ -191,4 +192,21 @@ export function anomalyResult(message: string, permanentErrorRetryMs: number): R
 export function awsFailureResult(err: AwsFailure, permanentErrorRetryMs: number): ReconcileResult {
   if (!err.temporary) return terminalError(err, permanentErrorRetryMs);
   return err.timedOut ? temporaryError(err, { maxBackoffMs: permanentErrorRetryMs }) : temporaryError(err);
+}
+
+/**
+ * Runs one reconcile's steps with the error policy both kinds share: an AWS failure is reported (`awsFailed`) and
+ * retried as awsFailureResult says; a Kubernetes error or anything unexpected is retried with backoff.
+ */
+export async function withErrorPolicy(
+  steps: () => Promise<ReconcileResult>,
+  awsFailed: (err: AwsFailure) => Promise<ReconcileResult>,
+): Promise<ReconcileResult> {
+  try {
+    return await steps();
+  } catch (err) {
+    if (err instanceof AwsFailure) return awsFailed(err);
+    const error = err instanceof Error ? err : new Error(String(err));
+    return temporaryError(new Error(apiErrorMessage(error)));
+  }
 }

@@ -5,7 +5,11 @@ import { ecrLoginsOf } from "../domain/ecr-logins.ts";
 import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { InvalidSessionError, sessionPolicy, sessionTags } from "../domain/session.ts";
 import type { SessionTagOptions } from "../domain/session.ts";
+import { FORCE_REFRESH_ANNOTATION, plan } from "../domain/plan.ts";
+import type { Plan } from "../domain/plan.ts";
 import { contentHash } from "../runtime/content-hash.ts";
+import type { CachedSecret } from "./ports.ts";
+import { observedSecret } from "./secret-view.ts";
 
 export interface CheckedSpec {
   registries: EcrLogin[];
@@ -59,5 +63,30 @@ export function hashSpec(resource: { spec: AWSAssumeRoleSpec }, tags: Record<str
     ...(spec.ecrRepositoryUrls ? { ecrRepositoryUrls: spec.ecrRepositoryUrls } : {}),
     secretTemplate: spec.secretTemplate ?? null,
     profile: spec.profile ?? null,
+  });
+}
+
+export interface SecretPlanInput {
+  resource: { metadata: { uid?: string; annotations?: Record<string, string> }; spec: AWSAssumeRoleSpec };
+  specHash: string;
+  secret: CachedSecret | undefined;
+  now: Date;
+  refreshRatio: number;
+  jitterFraction: number;
+}
+
+/** What should happen to one Secret of a resource (a namespaced resource's, or one copy of a cluster resource's). */
+export function planSecret(input: SecretPlanInput): Plan {
+  const { resource, secret } = input;
+  return plan({
+    ownerUid: resource.metadata.uid!,
+    secretName: resource.spec.secretName,
+    secretType: resource.spec.secretType,
+    specHash: input.specHash,
+    forceRefresh: resource.metadata.annotations?.[FORCE_REFRESH_ANNOTATION],
+    secret: secret ? observedSecret(secret) : undefined,
+    now: input.now,
+    refreshRatio: input.refreshRatio,
+    jitterFraction: input.jitterFraction,
   });
 }

@@ -164,6 +164,29 @@ export function statusTimes(
   };
 }
 
+/** The fields both kinds' status has, as read back: absent fields undefined. */
+export function normaliseCommon(s: {
+  conditions?: Condition[];
+  observedGeneration?: number;
+  roleArn?: string;
+  secretName?: string;
+  expirationTime?: string;
+  lastRefreshTime?: string;
+  nextRefreshTime?: string;
+  effectiveDurationSeconds?: number;
+}) {
+  return {
+    observedGeneration: s.observedGeneration,
+    roleArn: s.roleArn,
+    secretName: s.secretName,
+    expirationTime: s.expirationTime,
+    lastRefreshTime: s.lastRefreshTime,
+    nextRefreshTime: s.nextRefreshTime,
+    effectiveDurationSeconds: s.effectiveDurationSeconds,
+    conditions: s.conditions,
+  };
+}
+
 /** Status for comparison: canonical JSON without the conditions' transition times. */
 export function statusHash(s: { conditions?: Condition[] }): string {
   return canonicalJson({
