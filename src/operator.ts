@@ -24,7 +24,7 @@ import type { CachedWorkload, RawWorkload } from "./domain/rollout-restart.ts";
 import { RolloutRestarter } from "./features/rollout-restart.ts";
 import type { RestartObserver, RestartOwner, WorkloadCache } from "./features/rollout-restart.ts";
 import { ClusterController } from "./credentials/cluster-controller.ts";
-import type { ClusterObserver } from "./credentials/cluster-reconciler.ts";
+import type { ClusterObserver } from "./credentials/ports.ts";
 import { PermittedRolesWatch } from "./credentials/permitted-roles.ts";
 import { WorkQueue } from "./runtime/queue.ts";
 import type { QueueMetrics } from "./runtime/queue.ts";

@@ -2,14 +2,17 @@
 // writing a credential set to many at once, deleting those no longer selected, and finding the set the fresh
 // copies hold so that a new or repaired copy needs no AWS call.
 import type { Logger } from "pino";
+import type { V1Namespace } from "@kubernetes/client-node";
 import type { ClusterAWSAssumeRole, NamespaceFailure } from "../api/cluster-schema.ts";
+import { selectNamespaces } from "../domain/fan-out.ts";
 import { Reason } from "../domain/conditions.ts";
 import type { Plan } from "../domain/plan.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
 import { copyBody, credentialSetFromCopy, timesOf } from "./cluster-copies.ts";
 import type { CredentialSet } from "./cluster-copies.ts";
-import type { CachedSecret, SecretCache, SecretWriter } from "./ports.ts";
-import type { ResourceState, ResourceStates } from "./resource-state.ts";
+import type { Cache, CachedSecret, SecretCache, SecretWriter } from "./ports.ts";
+import { ResourceStates } from "./resource-state.ts";
+import type { ResourceState } from "./resource-state.ts";
 import { SecretView } from "./secret-view.ts";
 
 /** The in-memory record of one cluster resource: its own state, one per copy, and the current credential set. */
@@ -28,6 +31,29 @@ export interface CopyPlan {
   state: ResourceState;
   secret: CachedSecret | undefined;
   plan: Plan;
+}
+
+/** The record of a cluster resource: created on first sight, replaced when the uid differs, reset per generation. */
+export function clusterStateOf(
+  states: Map<string, ClusterState>,
+  resource: ClusterAWSAssumeRole,
+): ClusterState {
+  const { name, uid, generation } = resource.metadata as { name: string; uid: string; generation?: number };
+  let state = states.get(name);
+  if (state === undefined || state.uid !== uid) {
+    state = {
+      uid,
+      own: new ResourceStates().of(name, uid, generation),
+      copies: new ResourceStates(),
+      credentialSet: undefined,
+    };
+    states.set(name, state);
+  } else if (state.own.generation !== generation) {
+    const { lastStatus } = state.own;
+    state.own = new ResourceStates().of(name, uid, generation);
+    state.own.lastStatus = lastStatus;
+  }
+  return state;
 }
 
 export interface FanOutOptions {
@@ -171,4 +197,18 @@ export class FanOut {
 
 function keepTime(c: CopyPlan): number {
   return c.plan.action === "keep" ? c.plan.lastRefreshTime.getTime() : 0;
+}
+
+/** Namespaces the resource's selector matches, among the watched ones (undefined: all), not being deleted; sorted. */
+export function selectedNamespaces(
+  namespaces: Cache<V1Namespace>,
+  watched: ReadonlySet<string> | undefined,
+  resource: ClusterAWSAssumeRole,
+): string[] {
+  const views = namespaces.list().map((n) => ({
+    name: n.metadata?.name ?? "",
+    labels: n.metadata?.labels,
+    deleting: !n.metadata?.name || !!n.metadata.deletionTimestamp,
+  }));
+  return selectNamespaces(views, watched, resource.spec.namespaceSelector ?? {});
 }

@@ -11,33 +11,21 @@ import type {
 } from "../api/cluster-schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
-import { selectNamespaces, summariseFanOut } from "../domain/fan-out.ts";
 import type { FanOutCounts } from "../domain/fan-out.ts";
 import { clusterRoleSessionName } from "../domain/naming.ts";
-import { PERMITTED_ROLES_ANNOTATION } from "../domain/namespace-permissions.ts";
 import { describeCause, scheduledRefresh } from "../domain/plan.ts";
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleArnOf } from "../domain/session.ts";
-import type { SessionTagOptions } from "../domain/session.ts";
 import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
-import { FanOut } from "./cluster-fan-out.ts";
+import { FanOut, clusterStateOf, selectedNamespaces } from "./cluster-fan-out.ts";
 import type { ClusterState, CopyPlan } from "./cluster-fan-out.ts";
 import { newCredentialSet } from "./cluster-copies.ts";
 import type { CredentialSet } from "./cluster-copies.ts";
-import { clusterStatusReporter } from "./cluster-status.ts";
+import { clusterStatusReporter, fanOutReport } from "./cluster-status.ts";
 import type { ClusterStatusWriter, FanOutReport } from "./cluster-status.ts";
-import { namespacePermits } from "./permissions.ts";
-import type {
-  AwsAccess,
-  Cache,
-  CachedSecret,
-  EventSink,
-  ReconcileObserver,
-  SecretCache,
-  SecretWriter,
-} from "./ports.ts";
-import { ResourceStates } from "./resource-state.ts";
+import { permittedNamespaces } from "./permissions.ts";
+import type { Cache, CachedSecret, ClusterObserver, CredentialOptions } from "./ports.ts";
 import {
   CredentialSource,
   anomalyMessage,
@@ -47,39 +35,19 @@ import {
 } from "./source.ts";
 import { checkSpec, hashSpec, planSecret } from "./spec.ts";
 import type { CheckedSpec } from "./spec.ts";
-import { readyMessage } from "./status.ts";
 import type { StatusReporter, StatusTimes } from "./status.ts";
 
-/** Metrics hooks of the cluster kind, besides the refresh results. */
-export interface ClusterObserver extends ReconcileObserver {
-  onNamespaces?(
-    name: string,
-    counts: { selected: number; ready: number; conflicts: number; denied: number } | undefined,
-  ): void;
-}
-
-export interface ClusterReconcilerOptions {
+export interface ClusterReconcilerOptions extends CredentialOptions {
   resources: Cache<ClusterAWSAssumeRole>;
-  secrets: SecretCache;
   namespaces: Cache<V1Namespace>;
-  secretWriter: SecretWriter;
   statusWriter: ClusterStatusWriter;
-  events: EventSink;
-  aws: AwsAccess;
-  logger: Logger;
-  refreshRatio: number;
-  jitterFraction: number;
-  conflictRetryMs: number;
-  permanentErrorRetryMs: number;
   /** Watched namespaces (--namespaces); empty = all. Copies go only to selected namespaces among these. */
   watchedNamespaces: readonly string[];
   /** --namespace-permissions: a namespace whose annotation does not permit the role gets no copy. */
   namespacePermissions: boolean;
-  sessionTags?: SessionTagOptions;
   observer?: ClusterObserver;
   /** Copies written in parallel within one reconcile. */
   writeConcurrency?: number;
-  now?: () => Date;
 }
 
 /** Refresh causes that need new credentials; the others (missing, drift) can reuse the current set. */
@@ -149,7 +117,7 @@ export class ClusterReconciler {
     }
     const ctx: Context = {
       resource,
-      state: this.stateOf(resource),
+      state: clusterStateOf(this.states, resource),
       log: this.options.logger.child({ kind: resource.kind, name }),
       signal,
     };
@@ -157,25 +125,6 @@ export class ClusterReconciler {
       () => this.reconcileResource(ctx),
       (err) => this.awsFailed(ctx, err),
     );
-  }
-
-  private stateOf(resource: ClusterAWSAssumeRole): ClusterState {
-    const { name, uid, generation } = resource.metadata as { name: string; uid: string; generation?: number };
-    let state = this.states.get(name);
-    if (state === undefined || state.uid !== uid) {
-      state = {
-        uid,
-        own: new ResourceStates().of(name, uid, generation),
-        copies: new ResourceStates(),
-        credentialSet: undefined,
-      };
-      this.states.set(name, state);
-    } else if (state.own.generation !== generation) {
-      const { lastStatus } = state.own;
-      state.own = new ResourceStates().of(name, uid, generation);
-      state.own.lastStatus = lastStatus;
-    }
-    return state;
   }
 
   private async reconcileResource(ctx: Context): Promise<ReconcileResult> {
@@ -192,7 +141,14 @@ export class ClusterReconciler {
     const specHash = hashSpec(resource, checked.tags);
 
     const selected = selectedNamespaces(this.options.namespaces, this.watched, resource);
-    const { permitted, denied } = await this.permitted(resource, selected);
+    const { permitted, denied } =
+      this.options.namespacePermissions && selected.length > 0
+        ? permittedNamespaces(this.options.namespaces, {
+            selected,
+            roleArn: roleArnOf(spec, await this.source.identity()),
+            identity: await this.source.identity(),
+          })
+        : { permitted: selected, denied: [] };
     await this.fanOut.deleteStrayCopies({ resource, state, keep: new Set(permitted), log, signal });
 
     const copies: CopyPlan[] = [];
@@ -301,23 +257,15 @@ export class ClusterReconciler {
       : undefined;
     const effectiveDurationSeconds = issued?.durationSeconds ?? credentialSet?.durationSeconds;
     this.options.observer?.onExpirationTime?.("", name, credentialSet?.expirationTime);
-    const failing = [...conflicts, ...denied, ...writeFailures];
-    const summary = summariseFanOut(
+    const report = fanOutReport({
       counts,
-      failing,
-      credentialSet &&
-        readyMessage(credentialSet.expirationTime, effectiveDurationSeconds, spec.durationSeconds),
-    );
-    const times: StatusTimes = credentialSet
-      ? {
-          roleArn: credentialSet.roleArn,
-          expirationTime: credentialSet.expirationTime,
-          lastRefreshTime: credentialSet.lastRefreshTime,
-          nextRefreshTime,
-          effectiveDurationSeconds,
-        }
-      : {};
-    await this.status.report(resource, state.own, log, { ...summary, ...counts, times, failing }, signal);
+      failing: [...conflicts, ...denied, ...writeFailures],
+      credentialSet,
+      nextRefreshTime,
+      effectiveDurationSeconds,
+      requestedDurationSeconds: spec.durationSeconds,
+    });
+    await this.status.report(resource, state.own, log, report, signal);
 
     if (writeFailures.some((f) => f.reason !== Reason.SecretConflict)) {
       return temporaryError(
@@ -329,30 +277,6 @@ export class ClusterReconciler {
     const untilRefresh = nextRefreshTime ? nextRefreshTime.getTime() - this.now().getTime() : Infinity;
     const delay = conflicts.length > 0 ? Math.min(this.options.conflictRetryMs, untilRefresh) : untilRefresh;
     return Number.isFinite(delay) ? requeueAfter(delay) : done();
-  }
-
-  /** Namespace limits: the selected namespaces whose annotation permits the role, and those that do not. */
-  private async permitted(
-    resource: ClusterAWSAssumeRole,
-    selected: string[],
-  ): Promise<{ permitted: string[]; denied: NamespaceFailure[] }> {
-    if (!this.options.namespacePermissions || selected.length === 0)
-      return { permitted: selected, denied: [] };
-    const identity = await this.source.identity();
-    const roleArn = roleArnOf(resource.spec, identity);
-    const permitted: string[] = [];
-    const denied: NamespaceFailure[] = [];
-    for (const namespace of selected) {
-      if (namespacePermits(this.options.namespaces, { namespace, roleArn, identity }))
-        permitted.push(namespace);
-      else
-        denied.push({
-          namespace,
-          reason: Reason.RoleNotPermitted,
-          message: `its annotation ${PERMITTED_ROLES_ANNOTATION} does not permit ${roleArn}`,
-        });
-    }
-    return { permitted, denied };
   }
 
   /** New credentials for the whole fan-out: one AssumeRole (and one ECR token per region), checked. */
@@ -419,18 +343,4 @@ export class ClusterReconciler {
     await this.fail(ctx, err.reason, `${err.message}.${note}`);
     return awsFailureResult(err, this.options.permanentErrorRetryMs);
   }
-}
-
-/** Namespaces the resource's selector matches, among the watched ones (undefined: all), not being deleted; sorted. */
-export function selectedNamespaces(
-  namespaces: Cache<V1Namespace>,
-  watched: ReadonlySet<string> | undefined,
-  resource: ClusterAWSAssumeRole,
-): string[] {
-  const views = namespaces.list().map((n) => ({
-    name: n.metadata?.name ?? "",
-    labels: n.metadata?.labels,
-    deleting: !n.metadata?.name || !!n.metadata.deletionTimestamp,
-  }));
-  return selectNamespaces(views, watched, resource.spec.namespaceSelector ?? {});
 }

@@ -7,10 +7,12 @@ import type {
   NamespaceFailure,
 } from "../api/cluster-schema.ts";
 import { API_VERSION } from "../api/schema.ts";
+import { summariseFanOut } from "../domain/fan-out.ts";
 import type { FanOutCounts } from "../domain/fan-out.ts";
+import type { CredentialSet } from "./cluster-copies.ts";
 import type { EventSink, EventTarget } from "./ports.ts";
-import { StatusReporter, normaliseCommon, statusTimes } from "./status.ts";
-import type { StatusKind, StatusReport } from "./status.ts";
+import { StatusReporter, normaliseCommon, readyMessage, statusTimes } from "./status.ts";
+import type { StatusKind, StatusReport, StatusTimes } from "./status.ts";
 
 /** Where a ClusterAWSAssumeRole's status is written: a merge patch of its status subresource. */
 export interface ClusterStatusWriter {
@@ -64,4 +66,32 @@ export function clusterStatusReporter(
   now: () => Date,
 ): StatusReporter<ClusterAWSAssumeRole, ClusterAWSAssumeRoleStatus, FanOutReport> {
   return new StatusReporter(clusterKind(writer), events, now);
+}
+
+/** The report of one fan-out: the Ready summary over every selected namespace, with the current set's times. */
+export function fanOutReport(input: {
+  counts: FanOutCounts;
+  failing: NamespaceFailure[];
+  credentialSet: CredentialSet | undefined;
+  nextRefreshTime: Date | undefined;
+  effectiveDurationSeconds: number | undefined;
+  requestedDurationSeconds: number | undefined;
+}): FanOutReport {
+  const { counts, failing, credentialSet, effectiveDurationSeconds } = input;
+  const summary = summariseFanOut(
+    counts,
+    failing,
+    credentialSet &&
+      readyMessage(credentialSet.expirationTime, effectiveDurationSeconds, input.requestedDurationSeconds),
+  );
+  const times: StatusTimes = credentialSet
+    ? {
+        roleArn: credentialSet.roleArn,
+        expirationTime: credentialSet.expirationTime,
+        lastRefreshTime: credentialSet.lastRefreshTime,
+        nextRefreshTime: input.nextRefreshTime,
+        effectiveDurationSeconds,
+      }
+    : {};
+  return { ...summary, ...counts, times, failing };
 }

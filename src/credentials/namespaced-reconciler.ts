@@ -10,22 +10,12 @@ import { SecretAnnotation, describeCause, scheduledRefresh } from "../domain/pla
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleSessionName } from "../domain/naming.ts";
 import { roleArnOf } from "../domain/session.ts";
-import type { SessionTagOptions } from "../domain/session.ts";
 import { apiErrorMessage, isConflict } from "../kube/errors.ts";
 import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
 import { namespacedStatusReporter } from "./namespaced-status.ts";
 import { namespacePermits, notPermittedMessage } from "./permissions.ts";
-import type {
-  AwsAccess,
-  Cache,
-  CachedSecret,
-  EventSink,
-  ReconcileObserver,
-  SecretCache,
-  SecretWriter,
-  StatusWriter,
-} from "./ports.ts";
+import type { Cache, CachedSecret, ReconcileObserver, StatusWriter, CredentialOptions } from "./ports.ts";
 import { ResourceStates } from "./resource-state.ts";
 import type { ResourceState } from "./resource-state.ts";
 import { secretBody } from "./secret-body.ts";
@@ -42,24 +32,10 @@ import type { CheckedSpec } from "./spec.ts";
 import { readyMessage } from "./status.ts";
 import type { StatusReporter, StatusTimes } from "./status.ts";
 
-export interface ReconcilerOptions {
+export interface ReconcilerOptions extends CredentialOptions {
   resources: Cache<AWSAssumeRole>;
-  secrets: SecretCache;
-  secretWriter: SecretWriter;
   statusWriter: StatusWriter;
-  events: EventSink;
-  aws: AwsAccess;
-  logger: Logger;
-  refreshRatio: number;
-  jitterFraction: number;
-  /** How often a resource whose Secret name is taken looks again (the name is not in our label-filtered cache). */
-  conflictRetryMs: number;
-  /** Retry delay after an error that needs someone to fix something (AccessDenied, invalid request). */
-  permanentErrorRetryMs: number;
-  now?: () => Date;
   observer?: ReconcileObserver;
-  /** Session tags naming the resource (--session-tags, --cluster-name). */
-  sessionTags?: SessionTagOptions;
   /**
    * Namespace limits (--namespace-permissions). Decided by this setting alone: the Namespace cache below may exist
    * for another feature (--cluster-assume-roles), and its presence must never switch the limits on.

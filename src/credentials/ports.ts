@@ -3,7 +3,11 @@
 // leaves the process takes the reconcile's AbortSignal, so a reconcile's deadline bounds it.
 import type { V1Secret } from "@kubernetes/client-node";
 import type { SecretType } from "../api/schema.ts";
+import type { Logger } from "pino";
+import type { SessionTagOptions } from "../domain/session.ts";
 import type { CachedMeta } from "../kube/projection.ts";
+import type { AwsAccess } from "../aws/aws.ts";
+import type { EventSink } from "../kube/events.ts";
 
 export type { AwsAccess, AssumeRoleRequest } from "../aws/aws.ts";
 export type { EventSink, EventTarget, EventType } from "../kube/events.ts";
@@ -62,4 +66,30 @@ export interface ReconcileObserver {
   onRefresh?(secretType: SecretType, result: "success" | "failure"): void;
   /** The expirationTime of the credentials in the resource's Secret; undefined when there are none. */
   onExpirationTime?(namespace: string, name: string, expirationTime: Date | undefined): void;
+}
+
+/** What every credential reconciler is built from, whichever kind it serves. */
+export interface CredentialOptions {
+  secrets: SecretCache;
+  secretWriter: SecretWriter;
+  events: EventSink;
+  aws: AwsAccess;
+  logger: Logger;
+  refreshRatio: number;
+  jitterFraction: number;
+  /** How often a resource whose Secret name is taken looks again (the name is not in our label-filtered cache). */
+  conflictRetryMs: number;
+  /** Retry delay after an error that needs someone to fix something (AccessDenied, invalid request). */
+  permanentErrorRetryMs: number;
+  /** Session tags naming the resource (--session-tags, --cluster-name). */
+  sessionTags?: SessionTagOptions;
+  now?: () => Date;
+}
+
+/** Metrics hooks of the cluster kind, besides the refresh results. */
+export interface ClusterObserver extends ReconcileObserver {
+  onNamespaces?(
+    name: string,
+    counts: { selected: number; ready: number; conflicts: number; denied: number } | undefined,
+  ): void;
 }

@@ -26,7 +26,7 @@ import { apiErrorMessage, isConflict, isForbidden, isNotFound } from "../kube/er
 import { Informer } from "../kube/informer.ts";
 import { WIRED_SELECTOR, cachedServiceAccount, serviceAccountsPath } from "../kube/service-accounts.ts";
 import type { CachedServiceAccount, ServiceAccountClient } from "../kube/service-accounts.ts";
-import { selectedNamespaces } from "../credentials/cluster-reconciler.ts";
+import { selectedNamespaces } from "../credentials/cluster-fan-out.ts";
 import type { Cache, EventSink } from "../credentials/ports.ts";
 import { WorkQueue } from "../runtime/queue.ts";
 import { done, temporaryError } from "../runtime/result.ts";

@@ -8,7 +8,7 @@ import type { ReconcileObserver } from "../credentials/ports.ts";
 import type { SecretType } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
-import type { ClusterObserver } from "../credentials/cluster-reconciler.ts";
+import type { ClusterObserver } from "../credentials/ports.ts";
 import type { RestartObserver } from "../features/rollout-restart.ts";
 
 const PREFIX = "aws_assume_role_";
