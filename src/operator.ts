@@ -3,6 +3,7 @@
 // enabled features, each told of owner, Secret and Namespace events through the Feature interface. Caches run on
 // every replica (standbys stay warm and ready); workers run only while this replica leads.
 import type { V1Namespace } from "@kubernetes/client-node";
+import { SharedCaches, kubeInformers } from "./caches.ts";
 import type { Logger } from "pino";
 import type { KubeClient } from "./kube/client.ts";
 import { KIND } from "./api/schema.ts";
@@ -10,10 +11,8 @@ import type { AWSAssumeRole, RolloutRestartStatus } from "./api/schema.ts";
 import { CLUSTER_KIND } from "./api/cluster-schema.ts";
 import type { ClusterAWSAssumeRole } from "./api/cluster-schema.ts";
 import { READY } from "./domain/conditions.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretAnnotation } from "./domain/plan.ts";
+import { SecretAnnotation } from "./domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "./domain/namespace-permissions.ts";
-import { Informer } from "./kube/informer.ts";
-import { leanObject } from "./kube/projection.ts";
 import { AWSAssumeRoleClient } from "./kube/resources.ts";
 import { ClusterAWSAssumeRoleClient } from "./kube/cluster-resources.ts";
 import { WorkloadClient, workloadPath } from "./kube/workloads.ts";
@@ -23,9 +22,7 @@ import { ClusterReconciler } from "./credentials/cluster-reconciler.ts";
 import { Reconciler } from "./credentials/namespaced-reconciler.ts";
 import type { ReconcilerOptions } from "./credentials/namespaced-reconciler.ts";
 import { PermittedRolesWatch } from "./credentials/permitted-roles.ts";
-import { OWNER_INDEX } from "./credentials/ports.ts";
 import type { CachedSecret, EventTarget } from "./credentials/ports.ts";
-import { cachedSecret, ownerUids } from "./credentials/secret-view.ts";
 import type { Feature, Owner, OwnerCaches } from "./features/feature.ts";
 import { RolloutRestartFeature } from "./features/rollout-restart/feature.ts";
 import type { RestartObserver } from "./features/rollout-restart/ports.ts";
@@ -34,17 +31,9 @@ import { ServiceAccountsDisabled } from "./features/service-accounts/disabled.ts
 import { contentHash } from "./runtime/content-hash.ts";
 import { Controller } from "./runtime/controller.ts";
 import type { PrimaryChange } from "./runtime/controller.ts";
-import { InformerGroup } from "./runtime/informer-group.ts";
-import type {
-  InformerHealth,
-  Informers,
-  RuntimeObject,
-  WatchHandlers,
-  WatchSpec,
-} from "./runtime/informer-group.ts";
+import type { InformerGroup } from "./runtime/informer-group.ts";
+import type { Informers } from "./runtime/informer-group.ts";
 import type { QueueMetrics } from "./runtime/queue.ts";
-
-export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 export interface OperatorOptions extends Omit<
   ReconcilerOptions,
@@ -90,13 +79,14 @@ export class Operator {
   private readonly namespaces: InformerGroup<V1Namespace> | undefined;
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
+  private readonly caches: SharedCaches;
   private cachesStarted: Promise<void> | undefined;
 
   constructor(options: OperatorOptions) {
     this.logger = options.logger;
     this.stallAfterMs = options.stallAfterMs;
     const informers = kubeInformers(options);
-    const scopes = options.namespaces;
+
     const reconcileTimeoutMs = options.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS;
     const controllerOptions = {
       logger: options.logger,
@@ -105,51 +95,12 @@ export class Operator {
       ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
     };
 
-    this.resources = new InformerGroup<AWSAssumeRole>({
-      informers,
-      scopes,
-      spec: (ns) => ({
-        name: `awsassumeroles@${ns ?? "*"}`,
-        path: AWSAssumeRoleClient.path(ns),
-        transform: (obj) => leanObject(obj as AWSAssumeRole),
-      }),
-    });
-    this.secrets = new InformerGroup<CachedSecret>({
-      informers,
-      scopes,
-      spec: (ns) => ({
-        name: `secrets@${ns ?? "*"}`,
-        path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
-        labelSelector: SECRET_SELECTOR,
-        // Metadata and the hash of the data: no credentials in the cache.
-        transform: (obj) => cachedSecret(obj as CachedSecret),
-        indexers: { [OWNER_INDEX]: ownerUids },
-      }),
-    });
-    // Each setting that reads Namespaces builds the cache; none of them switches another on by it.
-    this.namespaces =
-      options.namespacePermissions || options.clusterAssumeRoles
-        ? new InformerGroup<V1Namespace>({
-            informers,
-            scopes: [],
-            spec: () => ({
-              name: "namespaces@*",
-              path: "/api/v1/namespaces",
-              transform: (obj) => leanObject(obj as V1Namespace),
-            }),
-          })
-        : undefined;
-    this.clusterResources = options.clusterAssumeRoles
-      ? new InformerGroup<ClusterAWSAssumeRole>({
-          informers,
-          scopes: [],
-          spec: () => ({
-            name: "clusterawsassumeroles",
-            path: ClusterAWSAssumeRoleClient.path,
-            transform: (obj) => leanObject(obj as ClusterAWSAssumeRole),
-          }),
-        })
-      : undefined;
+    const caches = new SharedCaches({ ...options, informers });
+    this.caches = caches;
+    this.resources = caches.resources;
+    this.secrets = caches.secrets;
+    this.namespaces = caches.namespaces;
+    this.clusterResources = caches.clusterResources;
 
     // Features first: they see a Secret event before any echo check (our own write is what restarts follow).
     this.buildFeatures(options, informers, reconcileTimeoutMs);
@@ -321,12 +272,7 @@ export class Operator {
   /** Fills the caches (all replicas). Resolves when every informer but the features' own has listed once. */
   startCaches(): Promise<void> {
     for (const f of this.features) f.startCaches();
-    this.cachesStarted ??= Promise.all([
-      this.resources.start(),
-      this.secrets.start(),
-      this.namespaces?.start(),
-      this.clusterResources?.start(),
-    ]).then(() => this.logger.info("caches synced"));
+    this.cachesStarted ??= this.caches.start().then(() => this.logger.info("caches synced"));
     return this.cachesStarted;
   }
 
@@ -349,29 +295,18 @@ export class Operator {
   }
 
   stopCaches(): void {
-    this.resources.stop();
-    this.secrets.stop();
-    this.namespaces?.stop();
-    this.clusterResources?.stop();
+    this.caches.stop();
     for (const f of this.features) f.stopCaches();
   }
 
-  private informers(): InformerHealth[] {
-    return [
-      ...this.resources.informers,
-      ...this.secrets.informers,
-      ...(this.namespaces?.informers ?? []),
-      ...(this.clusterResources?.informers ?? []),
-    ];
-  }
-
   synced(): boolean {
-    return this.informers().every((i) => i.synced);
+    return this.caches.informers().every((i) => i.synced);
   }
 
   /** Names of informers whose watch has been silent for longer than the watchdog's limit. */
   stalledInformers(): string[] {
-    return this.informers()
+    return this.caches
+      .informers()
       .filter((i) => i.stalled(this.stallAfterMs))
       .map((i) => i.name);
   }
@@ -393,18 +328,4 @@ export class Operator {
 /** Whether the resource's status says it is failing (Ready=False). */
 function failing(r: Owner): boolean {
   return r.status?.conditions?.some((c) => c.type === READY && c.status === "False") === true;
-}
-
-/** The Informers port over src/kube's Informer. */
-function kubeInformers(options: OperatorOptions): Informers {
-  return <T extends RuntimeObject>(spec: WatchSpec<T>, handlers: WatchHandlers<T>) =>
-    new Informer<T>({
-      client: options.client,
-      logger: options.logger,
-      stallAfterMs: options.stallAfterMs,
-      relistEveryMs: options.relistEveryMs,
-      ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
-      ...spec,
-      ...handlers,
-    });
 }
