@@ -76,14 +76,14 @@ interface RestartRun {
 const LAG_RETRY_MS = 500;
 
 export class RolloutRestarter implements Reconciler {
-  private readonly o: RolloutRestarterOptions;
+  private readonly options: RolloutRestarterOptions;
   private readonly now: () => Date;
   private readonly plans = new Map<string, Plan>();
   private readonly seen = new Map<string, Seen>();
   private readonly status: RestartStatusReporter;
 
   constructor(options: RolloutRestarterOptions) {
-    this.o = options;
+    this.options = options;
     this.now = options.now ?? (() => new Date());
     this.status = new RestartStatusReporter(this.now);
   }
@@ -112,8 +112,8 @@ export class RolloutRestarter implements Reconciler {
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const { namespace, name: secretName } = parseKey(key);
-    const secret = this.o.secrets.get(namespace, secretName);
-    const owner = secret && this.o.ownerOf(secret);
+    const secret = this.options.secrets.get(namespace, secretName);
+    const owner = secret && this.options.ownerOf(secret);
     const spec = owner?.spec;
     if (!secret || !owner || !restartsAnything(spec)) {
       this.plans.delete(key);
@@ -132,7 +132,7 @@ export class RolloutRestarter implements Reconciler {
     if (secret.metadata.annotations?.[SecretAnnotation.dataHash] !== fingerprint) return done();
     const writtenAt = parseTime(secret.metadata.annotations?.[SecretAnnotation.lastRefreshTime]);
     const expiration = parseTime(secret.metadata.annotations?.[SecretAnnotation.expirationTime]);
-    const log = this.o.logger.child({ namespace, secretName });
+    const log = this.options.logger.child({ namespace, secretName });
     const now = this.now().getTime();
 
     const candidates = this.candidates(namespace, secretName, spec);
@@ -159,18 +159,18 @@ export class RolloutRestarter implements Reconciler {
         writtenAt,
         expiration,
         now,
-        refreshRatio: this.o.refreshRatio,
-        maxSpacingMs: this.o.maxSpacingMs,
-        minRolloutSeconds: this.o.minRolloutSeconds,
+        refreshRatio: this.options.refreshRatio,
+        maxSpacingMs: this.options.maxSpacingMs,
+        minRolloutSeconds: this.options.minRolloutSeconds,
       });
       this.plans.set(key, plan);
       if (plan.window) {
         log.warn({ reason: plan.window.reason }, plan.window.message);
-        this.o.events.emit(owner.target, "Warning", plan.window.reason, plan.window.message);
+        this.options.events.emit(owner.target, "Warning", plan.window.reason, plan.window.message);
       }
-      for (const p of problems) this.o.events.emit(owner.target, "Warning", p.reason, p.message);
+      for (const p of problems) this.options.events.emit(owner.target, "Warning", p.reason, p.message);
       for (const c of candidates.filter((c) => !c.workload)) {
-        this.o.observer?.onRestart?.(c.kind, "NotFound");
+        this.options.observer?.onRestart?.(c.kind, "NotFound");
         entries.push({ namespace, kind: c.kind, name: c.name, outcome: "NotFound", time: iso(now) });
       }
     }
@@ -222,7 +222,7 @@ export class RolloutRestarter implements Reconciler {
   private candidates(namespace: string, secretName: string, spec: RolloutRestartSpec): Candidate[] {
     const out = new Map<string, Candidate>();
     const consumers = spec.consumers ?? "None";
-    for (const w of this.o.workloads.readers(namespace, secretName)) {
+    for (const w of this.options.workloads.readers(namespace, secretName)) {
       if (!consumes(w, secretName, consumers)) continue;
       const c = { kind: w.kind, name: w.metadata.name!, workload: w, named: false };
       out.set(workloadKey(c), c);
@@ -231,7 +231,7 @@ export class RolloutRestarter implements Reconciler {
       const c = {
         kind: t.kind,
         name: t.name,
-        workload: this.o.workloads.get(t.kind, namespace, t.name),
+        workload: this.options.workloads.get(t.kind, namespace, t.name),
         named: true,
       };
       out.set(workloadKey(c), c);
@@ -248,7 +248,7 @@ export class RolloutRestarter implements Reconciler {
     const wk = workloadKey(c);
     const time = this.now();
     const entry = (outcome: RestartOutcome, message?: string): WorkloadRestart => {
-      this.o.observer?.onRestart?.(c.kind, outcome);
+      this.options.observer?.onRestart?.(c.kind, outcome);
       return {
         namespace,
         kind: c.kind,
@@ -259,25 +259,25 @@ export class RolloutRestarter implements Reconciler {
       };
     };
     const fail = (reason: RestartReason, outcome: RestartOutcome, message: string): WorkloadRestart => {
-      plan.failedUntil.set(wk, time.getTime() + this.o.retryMs);
+      plan.failedUntil.set(wk, time.getTime() + this.options.retryMs);
       const problem = { reason, message };
       const before = plan.problems.get(wk);
       plan.problems.set(wk, problem);
       if (before?.message !== message) {
         log.warn({ kind: c.kind, workload: c.name, reason }, message);
-        this.o.events.emit(owner.target, "Warning", reason, message);
+        this.options.events.emit(owner.target, "Warning", reason, message);
       }
       return entry(outcome, message);
     };
     try {
-      const raw = await this.o.writer.get(c.kind, namespace, c.name, signal);
+      const raw = await this.options.writer.get(c.kind, namespace, c.name, signal);
       if (!raw)
         return c.named ? entry("NotFound", `${c.kind} ${namespace}/${c.name} does not exist`) : undefined;
       const live = workloadProjection(c.kind, raw);
       // The cache may lag: the live object decides (another replica, or an earlier run, may have restarted it).
       if (restartNeed(live, secretName, fingerprint, writtenAt) !== "restart") return undefined;
       if (!c.named && !consumes(live, secretName, owner.spec?.consumers ?? "None")) return undefined;
-      await this.o.writer.patchTemplateAnnotations(
+      await this.options.writer.patchTemplateAnnotations(
         c.kind,
         namespace,
         c.name,
@@ -310,7 +310,7 @@ export class RolloutRestarter implements Reconciler {
     plan.problems.delete(wk);
     const message = `Restarted ${c.kind} ${namespace}/${c.name} for the new credentials in Secret ${secretName}`;
     log.info({ kind: c.kind, workload: c.name }, "workload restarted");
-    this.o.events.emit(owner.target, "Normal", "Restarted", message);
+    this.options.events.emit(owner.target, "Normal", "Restarted", message);
     return entry("Restarted");
   }
 }

@@ -50,24 +50,24 @@ interface Wiring {
 }
 
 export class WiringReconciler implements Reconciler {
-  private readonly o: WiringReconcilerOptions;
+  private readonly options: WiringReconcilerOptions;
   private readonly watched: ReadonlySet<string> | undefined;
 
   constructor(options: WiringReconcilerOptions) {
-    this.o = options;
+    this.options = options;
     this.watched = options.watchedNamespaces.length ? new Set(options.watchedNamespaces) : undefined;
   }
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const { namespace, name } = parseKey(key);
     // A cluster owner's entries are left alone without --cluster-assume-roles (decided by the flag).
-    if (!namespace && !this.o.clusterResources) return done();
-    const resource = ownerByKey(this.o, namespace, name);
+    if (!namespace && !this.options.clusterResources) return done();
+    const resource = ownerByKey(this.options, namespace, name);
     const owner = ownerKey(namespace ? KIND : "ClusterAWSAssumeRole", name);
     try {
       if (!resource) {
         // Gone from the cache: entries it still has (its finalizer was removed by someone else) are released.
-        await this.releaseAll(owner, namespace, this.o.cache.wiredIn(namespace), signal);
+        await this.releaseAll(owner, namespace, this.options.cache.wiredIn(namespace), signal);
         return done();
       }
       return await this.reconcileOwner(resource, owner, signal);
@@ -85,7 +85,11 @@ export class WiringReconciler implements Reconciler {
     const names = wants ? resource.spec.serviceAccounts! : [];
     const hasFinalizer = resource.metadata.finalizers?.includes(SERVICE_ACCOUNTS_FINALIZER) ?? false;
     // Each watch enqueues its owners once it has listed; until then nothing is applied, nor a finalizer dropped.
-    if (!resource.metadata.deletionTimestamp && (hasFinalizer || !wants) && !this.o.cache.synced(names)) {
+    if (
+      !resource.metadata.deletionTimestamp &&
+      (hasFinalizer || !wants) &&
+      !this.options.cache.synced(names)
+    ) {
       return done();
     }
     let wiring: Wiring | undefined;
@@ -93,7 +97,7 @@ export class WiringReconciler implements Reconciler {
       finalizer: SERVICE_ACCOUNTS_FINALIZER,
       metadata: resource.metadata,
       needed: wants,
-      setFinalizers: (finalizers) => this.o.writes.setFinalizers(resource, finalizers, signal),
+      setFinalizers: (finalizers) => this.options.writes.setFinalizers(resource, finalizers, signal),
       apply: async () => {
         wiring = await this.apply(resource, owner, wants, signal);
         return wiring.failures.length
@@ -107,9 +111,9 @@ export class WiringReconciler implements Reconciler {
     });
     // After the finalizer: a status write changes the resourceVersion the finalizer patch is conditioned on.
     if (wiring) {
-      await this.o.writes.writeStatus(resource, wiring.status, signal);
+      await this.options.writes.writeStatus(resource, wiring.status, signal);
       if (failed(result)) {
-        this.o.writes.event(
+        this.options.writes.event(
           resource,
           "Warning",
           Reason.ServiceAccountPatchFailed,
@@ -123,7 +127,7 @@ export class WiringReconciler implements Reconciler {
   /** Adds the Secret to the listed ServiceAccounts in every target namespace; removes entries no longer wanted. */
   private async apply(resource: Owner, owner: string, wants: boolean, signal?: AbortSignal): Promise<Wiring> {
     const names = wants ? resource.spec.serviceAccounts! : [];
-    const log = this.o.logger.child({
+    const log = this.options.logger.child({
       kind: kindOf(resource),
       namespace: resource.metadata.namespace,
       name: resource.metadata.name,
@@ -136,7 +140,7 @@ export class WiringReconciler implements Reconciler {
     for (const namespace of targets) {
       for (const saName of names) {
         wanted.add(`${namespace}/${saName}`);
-        const sa = this.o.cache.get(namespace, saName);
+        const sa = this.options.cache.get(namespace, saName);
         if (!sa) {
           missing.push(`${namespace}/${saName}`);
           continue;
@@ -150,7 +154,7 @@ export class WiringReconciler implements Reconciler {
       }
     }
     // Entries this owner no longer wants: a name left the list, a namespace stopped matching, secretName changed.
-    const stale = this.o.cache.wiredIn(resource.metadata.namespace).filter((sa) => {
+    const stale = this.options.cache.wiredIn(resource.metadata.namespace).filter((sa) => {
       const had = parseRecord(sa.metadata.record)[owner];
       const at = `${sa.metadata.namespace}/${sa.metadata.name}`;
       return had !== undefined && (!wanted.has(at) || had !== resource.spec.secretName);
@@ -172,17 +176,17 @@ export class WiringReconciler implements Reconciler {
     const namespace = resource.metadata.namespace ?? "";
     const scopes = namespace
       ? [namespace]
-      : this.o.watchedNamespaces.length
-        ? this.o.watchedNamespaces
+      : this.options.watchedNamespaces.length
+        ? this.options.watchedNamespaces
         : [undefined];
     try {
-      const live = (await Promise.all(scopes.map((ns) => this.o.writer.listWired(ns, signal)))).flat();
+      const live = (await Promise.all(scopes.map((ns) => this.options.writer.listWired(ns, signal)))).flat();
       await this.releaseAll(owner, namespace, live, signal);
     } catch (err) {
       // Not allowed to read or patch ServiceAccounts (RBAC taken away): keeping the finalizer would make the
       // resource undeletable for as long as that lasts. Let it go, and say which entries may remain.
       if (!isForbidden(err)) throw err;
-      this.o.writes.event(
+      this.options.writes.event(
         resource,
         "Warning",
         Reason.ServiceAccountsNotCleaned,
@@ -200,7 +204,7 @@ export class WiringReconciler implements Reconciler {
     candidates: readonly CachedServiceAccount[],
     signal?: AbortSignal,
   ): Promise<void> {
-    const log = this.o.logger.child({ owner, namespace });
+    const log = this.options.logger.child({ owner, namespace });
     for (const sa of candidates) {
       if (parseRecord(sa.metadata.record)[owner] === undefined) continue;
       // A namespaced owner's record key is only its name: it counts only in its own namespace.
@@ -230,7 +234,7 @@ export class WiringReconciler implements Reconciler {
       );
       if (!wiring.changed) return true;
       try {
-        await this.o.writer.patchPullSecrets(
+        await this.options.writer.patchPullSecrets(
           current,
           wiring.imagePullSecrets,
           formatRecord(wiring.record),
@@ -244,7 +248,7 @@ export class WiringReconciler implements Reconciler {
       } catch (err) {
         if (isNotFound(err)) return false;
         if (!isConflict(err) || attempt >= PATCH_ATTEMPTS) throw err;
-        current = await this.o.writer.get(current.metadata.namespace, current.metadata.name, signal);
+        current = await this.options.writer.get(current.metadata.namespace, current.metadata.name, signal);
       }
     }
     return false;
@@ -252,8 +256,8 @@ export class WiringReconciler implements Reconciler {
 
   private targetNamespaces(resource: Owner): string[] {
     if (kindOf(resource) === KIND) return [resource.metadata.namespace!];
-    if (!this.o.clusterResources || !this.o.namespaces) return [];
-    return selectedNamespaces(this.o.namespaces, this.watched, resource as ClusterAWSAssumeRole);
+    if (!this.options.clusterResources || !this.options.namespaces) return [];
+    return selectedNamespaces(this.options.namespaces, this.watched, resource as ClusterAWSAssumeRole);
   }
 }
 
