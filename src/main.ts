@@ -75,7 +75,7 @@ async function main(): Promise<void> {
           },
         }
       : {}),
-    queueMetrics: metrics.queue(() => controller.queue.depth()),
+    queueMetrics: metrics.queue(() => controller.namespaced.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
     conflictRetryMs: config.conflictRetryMs,
@@ -92,9 +92,8 @@ async function main(): Promise<void> {
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
   metrics.resourceCount = () => controller.resourceCount();
-  metrics.cachedServiceAccounts = () => controller.wiring.cachedServiceAccounts();
-  const cluster = controller.cluster;
-  if (config.clusterAssumeRoles && cluster) metrics.clusterResourceCount = () => cluster.resourceCount();
+  metrics.cachedServiceAccounts = () => controller.cachedServiceAccounts();
+  if (config.clusterAssumeRoles) metrics.clusterResourceCount = () => controller.clusterResourceCount();
 
   const elector = config.leaderElect
     ? new LeaderElector({

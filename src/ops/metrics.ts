@@ -9,7 +9,7 @@ import type { SecretType } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
 import type { ClusterObserver } from "../credentials/ports.ts";
-import type { RestartObserver } from "../features/rollout-restart.ts";
+import type { RestartObserver } from "../features/rollout-restart/ports.ts";
 
 const PREFIX = "aws_assume_role_";
 

@@ -36,7 +36,7 @@ export interface LeaderElectionOptions {
 }
 
 export class LeaderElector {
-  private readonly o: LeaderElectionOptions;
+  private readonly options: LeaderElectionOptions;
   private readonly client: KubeClient;
   private readonly leasesPath: string;
   private readonly leasePath: string;
@@ -56,7 +56,7 @@ export class LeaderElector {
   private ticking: Promise<void> = Promise.resolve();
 
   constructor(options: LeaderElectionOptions) {
-    this.o = options;
+    this.options = options;
     this.client = options.client;
     this.leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
     this.leasePath = `${this.leasesPath}/${encodeURIComponent(options.name)}`;
@@ -87,7 +87,7 @@ export class LeaderElector {
     try {
       const signal = AbortSignal.timeout(this.renewDeadlineMs);
       const lease = await this.client.get<Lease>(this.leasePath, { signal });
-      if (lease.spec?.holderIdentity !== this.o.identity) return;
+      if (lease.spec?.holderIdentity !== this.options.identity) return;
       const nowIso = microTime(this.now());
       lease.spec = {
         ...lease.spec,
@@ -97,9 +97,9 @@ export class LeaderElector {
         acquireTime: nowIso,
       };
       await this.client.replace(this.leasePath, lease, { signal });
-      this.o.logger.info({ lease: this.o.name }, "released leadership");
+      this.options.logger.info({ lease: this.options.name }, "released leadership");
     } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message }, "could not release the lease");
+      this.options.logger.warn({ err: (err as Error).message }, "could not release the lease");
     }
   }
 
@@ -117,7 +117,7 @@ export class LeaderElector {
       // keep a leader that can no longer renew from noticing.
       ok = await this.tryAcquireOrRenew(AbortSignal.timeout(this.renewDeadlineMs));
     } catch (err) {
-      this.o.logger.debug({ err: (err as Error).message }, "lease update failed");
+      this.options.logger.debug({ err: (err as Error).message }, "lease update failed");
     }
     if (ok) this.wroteHolder = true;
     if (this.stopped) return;
@@ -125,21 +125,24 @@ export class LeaderElector {
       this.lastRenewMs = this.now();
       if (!this.leading) {
         this.leading = true;
-        this.o.logger.info({ lease: this.o.name, identity: this.o.identity }, "became leader");
-        this.o.onStartedLeading();
+        this.options.logger.info(
+          { lease: this.options.name, identity: this.options.identity },
+          "became leader",
+        );
+        this.options.onStartedLeading();
       }
     } else if (this.leading && this.now() - this.lastRenewMs > this.renewDeadlineMs) {
       this.leading = false;
       this.stopped = true;
-      this.o.logger.error({ lease: this.o.name }, "lost leadership");
-      this.o.onStoppedLeading();
+      this.options.logger.error({ lease: this.options.name }, "lost leadership");
+      this.options.onStoppedLeading();
       return;
     }
     this.schedule();
   }
 
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
-    const { namespace, name, identity } = this.o;
+    const { namespace, name, identity } = this.options;
     const now = microTime(this.now());
     const lease = await this.client.getIfExists<Lease>(this.leasePath, { signal });
     if (!lease) {

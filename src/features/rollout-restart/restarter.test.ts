@@ -4,18 +4,18 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { pino } from "pino";
-import type { RolloutRestartSpec, RolloutRestartStatus, WorkloadKind } from "../api/schema.ts";
-import { SecretAnnotation } from "../domain/plan.ts";
+import type { RolloutRestartSpec, RolloutRestartStatus, WorkloadKind } from "../../api/schema.ts";
+import { SecretAnnotation } from "../../domain/plan.ts";
 import {
   RESTARTED_AT_ANNOTATION,
   RESTARTED_FOR_ANNOTATION,
   workloadProjection,
-} from "../domain/rollout-restart.ts";
-import type { CachedWorkload, RawWorkload } from "../domain/rollout-restart.ts";
-import { FakeEvents, T0, apiError } from "../credentials/ports.fakes.ts";
-import type { CachedSecret } from "../credentials/ports.ts";
-import { RolloutRestarter } from "./rollout-restart.ts";
-import type { RestartOwner, WorkloadWriter } from "./rollout-restart.ts";
+} from "../../domain/rollout-restart.ts";
+import type { CachedWorkload, RawWorkload } from "../../domain/rollout-restart.ts";
+import { FakeEvents, T0, apiError } from "../../credentials/ports.fakes.ts";
+import type { CachedSecret } from "../../credentials/ports.ts";
+import { RolloutRestarter } from "./restarter.ts";
+import type { RestartOwner, WorkloadWriter } from "./ports.ts";
 
 const NS = "ns";
 
@@ -135,7 +135,6 @@ function setup(
       maxSpacingMs: options.maxSpacingMs ?? 10_000,
       minRolloutSeconds: options.minRolloutSeconds ?? 0,
       retryMs: 60_000,
-      backoff: { baseMs: 100, maxMs: 1000 },
       now: () => clock.now,
     });
   const put = (s: CachedSecret, r: RolloutRestarter) => {
