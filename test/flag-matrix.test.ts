@@ -15,7 +15,7 @@ import { roleSessionName } from "../src/domain/naming.ts";
 import { RESTARTED_AT_ANNOTATION } from "../src/domain/rollout-restart.ts";
 import type { AwsProxy } from "../testenv/aws-proxy/proxy.ts";
 import { clusterOperatorLock } from "./support/cluster-lock.ts";
-import { getResource, readSecret, startOperator, waitForReady } from "./support/operator.ts";
+import { ensureCrd, getResource, readSecret, startOperator, waitForReady } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 import {
   ROOT,
@@ -205,6 +205,7 @@ async function createClusterResource(
 
 test("every combination of the four feature flags serves the examples and deletes or rewrites no Secret it should not", async (t) => {
   await clusterOperatorLock(t);
+  await ensureCrd();
   const w = await world();
   const apps = w.kubeConfig.makeApiClient(k8s.AppsV1Api);
   const proxy = await privateProxy(t);

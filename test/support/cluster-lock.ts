@@ -1,7 +1,7 @@
 // One operator with --cluster-assume-roles at a time across test files: each one sees every ClusterAWSAssumeRole in
 // the world and would write the status of another test's resources. A lock directory in .testenv, held by a pid.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { killOperators } from "./operator.ts";
 import { ROOT } from "./world.ts";
 import type { TestContext } from "./world.ts";
@@ -30,6 +30,7 @@ function holderAlive(): boolean {
  */
 export async function clusterOperatorLock(t: TestContext, timeoutMs = 900_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  mkdirSync(dirname(LOCK), { recursive: true });
   for (;;) {
     try {
       mkdirSync(LOCK);
