@@ -455,7 +455,11 @@ describe(
           async () => (await readFile(urlFile, "utf8")).trim() || undefined,
         );
         assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-        const first = JSON.parse(stdout.split("\n")[0]!);
+        // The file can be visible before the line printed with it has reached this process.
+        const line = await waitFor("first stdout line", async () =>
+          stdout.includes("\n") ? stdout.split("\n")[0] : undefined,
+        );
+        const first = JSON.parse(line!);
         assert.equal(first.url, url);
         const client = new AwsProxyClient(url);
         assert.equal((await client.health()).ok, true);
