@@ -135,7 +135,7 @@ describe("helm upgrade from the previous chart version, with resources present",
     cpSync(CHART, current, { recursive: true });
     isolateFolder(join(previous, "crds"), group, tag);
     isolateFolder(join(current, "templates", "crds"), group, tag);
-    const previousCrd = readFileSync(join(previous, "crds", `${namespacedCrd}.yaml`), "utf8");
+    const previousCrd = readFileSync(join(previous, "crds", `${crdName(CRDS[0]!)}.yaml`), "utf8");
     assert.doesNotMatch(
       previousCrd,
       new RegExp(`\\b${ADDED_FIELD}:`),

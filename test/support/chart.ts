@@ -37,6 +37,22 @@ export async function helm(args: string[]): Promise<string> {
   return stdout;
 }
 
+let kubeVersion: Promise<string[]> | undefined;
+
+/**
+ * `--kube-version` of the world's API server, for the commands that do not ask the cluster (template, lint,
+ * install --dry-run=client). The world's helm is built without helm's k8sVersion link flags, so it would otherwise
+ * assume Kubernetes v1.20.0, below the chart's kubeVersion; released helm binaries assume their client-go's version.
+ */
+export function kubeVersionArgs(): Promise<string[]> {
+  kubeVersion ??= (async () => {
+    const w = await world();
+    const { gitVersion } = await w.kubeConfig.makeApiClient(k8s.VersionApi).getCode();
+    return ["--kube-version", gitVersion];
+  })();
+  return kubeVersion;
+}
+
 /** A rendered Kubernetes object; the fields tests look at. */
 export interface Rendered {
   apiVersion: string;
@@ -85,6 +101,7 @@ export async function renderChart(options: RenderOptions = {}): Promise<Rendered
     options.namespace ?? "aws-assume-role",
     ...valueArgs(options),
     ...(options.args ?? []),
+    ...(await kubeVersionArgs()),
   ]);
   const objects: Rendered[] = [];
   for (const doc of parseAllDocuments(out)) {
