@@ -4,6 +4,7 @@
 // and installed with everything on into the test world, whose API server must accept every object.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -268,11 +269,13 @@ describe("Chart.yaml", () => {
     );
     for (const example of examples) {
       assert.equal(example.apiVersion, API_VERSION);
+      // A name of its own: the original examples' names may exist in the shared world (examples.test.ts).
+      const name = `${example.metadata.name}-${randomBytes(3).toString("hex")}`;
       const out = await kubectl(
         ["create", "--dry-run=server", "--validate=strict", "-o", "name", "-f", "-"],
-        JSON.stringify(example),
+        JSON.stringify({ ...example, metadata: { ...example.metadata, name } }),
       );
-      assert.match(out, new RegExp(`${example.metadata.name}`));
+      assert.match(out, new RegExp(`/${name}$`, "m"));
     }
   });
 
