@@ -93,7 +93,8 @@ async function main(): Promise<void> {
   ]);
   metrics.resourceCount = () => controller.resourceCount();
   metrics.cachedServiceAccounts = () => controller.wiring.cachedServiceAccounts();
-  if (controller.cluster) metrics.clusterResourceCount = () => controller.cluster!.resourceCount();
+  const cluster = controller.cluster;
+  if (config.clusterAssumeRoles && cluster) metrics.clusterResourceCount = () => cluster.resourceCount();
 
   const elector = config.leaderElect
     ? new LeaderElector({

@@ -1,8 +1,8 @@
 // ClusterAWSAssumeRole against the real test world: one AssumeRole per refresh for the whole fan-out (counted in the
 // AWS proxy's recording), namespaces that start or stop matching served or cleaned up through the Namespace watch,
 // a foreign Secret left alone and reported, the garbage collector deleting every copy with the resource, and a
-// restart that costs no AWS call. Tests in this file run one after another: each operator sees every cluster
-// resource, so only one runs with --cluster-assume-roles at a time (no other test file enables it).
+// restart that costs no AWS call. Each operator with --cluster-assume-roles sees every cluster resource, so each test
+// holds the cluster-operator lock (test/support/cluster-lock.ts) that every file starting such an operator takes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -11,6 +11,7 @@ import type { ClusterAWSAssumeRole } from "../src/api/cluster-schema.ts";
 import { clusterRoleSessionName } from "../src/domain/naming.ts";
 import { ApiException } from "@kubernetes/client-node";
 import { FAST_RETRY, ensureCrd, readSecret, startOperator } from "./support/operator.ts";
+import { clusterOperatorLock } from "./support/cluster-lock.ts";
 import { eventually, kubectl, privateProxy, staysTheSame, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
 import type { AwsProxy } from "../testenv/aws-proxy/proxy.ts";
@@ -124,6 +125,7 @@ async function removeLabel(namespace: string, key: string): Promise<void> {
 }
 
 test("50 selected namespaces hold identical fresh Secrets from one AssumeRole, and a restart makes no AWS call", async (t) => {
+  await clusterOperatorLock(t);
   const selector = { "caar-fan": randomBytes(3).toString("hex") };
   const selected = namespaceNames("fan", 50);
   const [other] = namespaceNames("other", 1);
@@ -190,6 +192,7 @@ test("50 selected namespaces hold identical fresh Secrets from one AssumeRole, a
 });
 
 test("namespaces that start and stop matching, a foreign Secret, and deleting the resource", async (t) => {
+  await clusterOperatorLock(t);
   const selector = { "caar-life": randomBytes(3).toString("hex") };
   const [a, b, c, later] = namespaceNames("life", 4);
   await createNamespaces(t, [a!, b!, c!], selector);
@@ -266,6 +269,7 @@ function pullSecretsBecome(namespace: string, name: string, expected: string[]):
 }
 
 test("serviceAccounts: selected namespaces' ServiceAccounts get the pull secret, and lose it with the namespace or the resource", async (t) => {
+  await clusterOperatorLock(t);
   const selector = { "caar-sa": randomBytes(3).toString("hex") };
   const [a, b, later] = namespaceNames("sa", 3);
   await createNamespaces(t, [a!, b!], selector);

@@ -14,6 +14,7 @@ import {
   RESTARTED_FOR_ANNOTATION,
   parseRestartedFor,
 } from "../src/domain/rollout-restart.ts";
+import { clusterOperatorLock } from "./support/cluster-lock.ts";
 import { eventually, freshNamespace, kubectl, staysTheSame, world } from "./support/world.ts";
 import { installChart } from "./support/chart.ts";
 import {
@@ -278,6 +279,7 @@ test("ten consumers of one Secret are restarted one after another, at least a se
 });
 
 test("ClusterAWSAssumeRole: consumers are restarted in every selected namespace, listed per namespace in status", async (t) => {
+  await clusterOperatorLock(t);
   const label = { "rollout-restart-test": randomBytes(3).toString("hex") };
   const namespaces = [await freshNamespace(t, label), await freshNamespace(t, label)];
   await startOperator(t, { namespaces, args: [...ARGS, "--cluster-assume-roles"] });

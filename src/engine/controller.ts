@@ -121,7 +121,9 @@ export class Controller {
   readonly cluster: ClusterController | undefined;
   /** spec.serviceAccounts of both kinds (its own queue; told the feature is off without --service-accounts). */
   readonly wiring: ServiceAccountWiring;
+  /** Namespaces' permitted-roles annotations, tracked only with --namespace-permissions. */
   private readonly permittedRoles = new PermittedRolesWatch();
+  private readonly namespacePermissions: boolean;
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
   /** uid → key, to find the owner of a Secret whose ownerReferences were removed. */
@@ -139,6 +141,7 @@ export class Controller {
   constructor(o: ControllerOptions) {
     this.logger = o.logger;
     this.stallAfterMs = o.stallAfterMs;
+    this.namespacePermissions = o.namespacePermissions;
     const all = o.namespaces.length === 0;
     const scopes = all ? [undefined] : o.namespaces;
     const resourceClient = new AWSAssumeRoleClient(o.client);
@@ -211,6 +214,7 @@ export class Controller {
         : undefined;
     this.wiring = new ServiceAccountWiring({
       enabled: o.serviceAccounts ?? false,
+      clusterAssumeRoles: o.clusterAssumeRoles ?? false,
       client: o.client,
       logger: o.logger,
       resources: this.resources,
@@ -227,6 +231,7 @@ export class Controller {
     });
     this.reconciler = new Reconciler({
       ...o,
+      // The cache is only where the annotation is read; o.namespacePermissions alone decides whether it applies.
       ...(this.namespaces ? { namespaceCache: this.namespaces } : {}),
       resources: this.resources,
       secrets: this.secrets,
@@ -473,6 +478,9 @@ export class Controller {
   private namespaceChanged(n: V1Namespace): void {
     this.cluster?.namespaceChanged(n, false);
     this.wiring.namespaceChanged();
+    // The annotation matters to namespaced resources only with --namespace-permissions (the Namespace watch may
+    // exist for --cluster-assume-roles alone).
+    if (!this.namespacePermissions) return;
     const name = n.metadata?.name ?? "";
     if (!this.permittedRoles.changed(name, n.metadata?.annotations?.[PERMITTED_ROLES_ANNOTATION])) return;
     // A namespace first seen while working is new (or its watch lagged): its resources may have been reconciled

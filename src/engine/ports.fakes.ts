@@ -264,6 +264,7 @@ export function harness(options: Partial<ReconcilerOptions> = {}): Harness {
     jitterFraction: 0,
     conflictRetryMs: 30_000,
     permanentErrorRetryMs: 60_000,
+    namespacePermissions: false,
     now,
     ...options,
   });

@@ -401,4 +401,37 @@ describe("Reconciler", () => {
       assert.equal(ready(h)?.status, "True");
     });
   });
+  describe("namespace limits are decided by --namespace-permissions alone", () => {
+    /** A Namespace cache as the controller builds it for --cluster-assume-roles: the namespace has no annotation. */
+    const namespaces = {
+      get: (_namespace: string, name: string) => (name === "ns" ? { metadata: { name: "ns" } } : undefined),
+      list: () => [{ metadata: { name: "ns" } }],
+    };
+
+    test("a Namespace cache built for another feature does not switch the limits on", async () => {
+      const h = harness({ namespaceCache: namespaces, namespacePermissions: false });
+      h.resources.apply("r", {});
+      await h.reconciler.reconcile("ns/r");
+      assert.equal(ready(h)?.status, "True");
+      assert.ok(h.secrets.get("ns", "r-aws"), "the Secret is written");
+      // An existing Secret is kept too (the reported data loss deleted it).
+      h.clock.now = new Date(T0.getTime() + MIN);
+      await h.reconciler.reconcile("ns/r");
+      assert.ok(h.secrets.get("ns", "r-aws"), "the Secret is kept");
+      assert.equal(ready(h)?.status, "True");
+    });
+
+    test("with --namespace-permissions the unannotated namespace may assume nothing", async () => {
+      const h = harness({ namespaceCache: namespaces, namespacePermissions: true });
+      h.resources.apply("r", {});
+      await h.reconciler.reconcile("ns/r");
+      assert.equal(ready(h)?.reason, "RoleNotPermitted");
+      assert.equal(h.secrets.get("ns", "r-aws"), undefined);
+      assert.equal(h.aws.requests.length, 0, "no AssumeRole");
+    });
+
+    test("--namespace-permissions without a Namespace cache is refused at construction", () => {
+      assert.throws(() => harness({ namespacePermissions: true }), /Namespace cache/);
+    });
+  });
 });

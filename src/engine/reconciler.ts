@@ -61,7 +61,12 @@ export interface ReconcilerOptions {
   observer?: ReconcileObserver;
   /** Session tags naming the resource (--session-tags, --cluster-name). */
   sessionTags?: SessionTagOptions;
-  /** Namespace limits (--namespace-permissions): the namespace cache to read the annotation from. */
+  /**
+   * Namespace limits (--namespace-permissions). Decided by this setting alone: the Namespace cache below may exist
+   * for another feature (--cluster-assume-roles), and its presence must never switch the limits on.
+   */
+  namespacePermissions: boolean;
+  /** Where the permitted-roles annotation is read; required with namespacePermissions. */
   namespaceCache?: Cache<V1Namespace>;
 }
 
@@ -83,6 +88,11 @@ export class Reconciler {
 
   constructor(options: ReconcilerOptions) {
     this.o = options;
+    if (options.namespacePermissions && !options.namespaceCache) {
+      throw new Error(
+        "namespacePermissions needs the Namespace cache to read the permitted-roles annotation from",
+      );
+    }
     this.now = options.now ?? (() => new Date());
     this.secrets = new SecretView(options.secrets, options.secretWriter);
     this.status = new StatusReporter(options.statusWriter, options.events, this.now);
@@ -137,7 +147,7 @@ export class Reconciler {
     const { registries, tags } = checked;
     const specHash = hashSpec(resource, tags);
 
-    if (this.o.namespaceCache) {
+    if (this.o.namespacePermissions) {
       let identity: CallerIdentity;
       try {
         identity = await this.source.identity();

@@ -43,6 +43,8 @@ export type ServiceAccountWriter = Pick<
 export interface ServiceAccountWiringOptions {
   /** --service-accounts: when false, a resource listing serviceAccounts is told so, and never kept undeletable. */
   enabled: boolean;
+  /** --cluster-assume-roles: ClusterAWSAssumeRoles are served (their wiring too). Decided by the flag, not a cache. */
+  clusterAssumeRoles: boolean;
   client: KubeClient;
   logger: Logger;
   resources: Cache<AWSAssumeRole>;
@@ -246,7 +248,7 @@ export class ServiceAccountWiring {
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const { kind, namespace, name } = parseQueueKey(key);
-    if (kind === CLUSTER_KIND && !this.o.clusterResources) return done();
+    if (kind === CLUSTER_KIND && !this.o.clusterAssumeRoles) return done();
     const resource =
       kind === KIND ? this.o.resources.get(namespace, name) : this.o.clusterResources!.get("", name);
     const owner = ownerKey(kind, name);
@@ -476,7 +478,7 @@ export class ServiceAccountWiring {
 
   private targetNamespaces(resource: Owner): string[] {
     if (kindOf(resource) === KIND) return [resource.metadata.namespace!];
-    if (!this.o.namespaces) return [];
+    if (!this.o.clusterAssumeRoles || !this.o.namespaces) return [];
     return selectedNamespaces(this.o.namespaces, this.watched, resource as ClusterAWSAssumeRole);
   }
 

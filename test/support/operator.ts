@@ -66,6 +66,14 @@ export async function freePorts(count: number): Promise<number[]> {
 
 let crdInstalled: Promise<void> | undefined;
 
+/** Operators this test process started and has not yet seen exit. */
+const running = new Set<RunningOperator>();
+
+/** Kills every operator this process started (a lock they hold may then be released). */
+export async function killOperators(): Promise<void> {
+  await Promise.all([...running].map((r) => r.kill()));
+}
+
 /**
  * Applies the plain CRDs (src/api, as the chart's templates hold them) once per test process and waits until they
  * are served. Tests install the chart with `crds.enabled=false`: the CRDs are cluster-wide and shared by every test.
@@ -121,7 +129,7 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
   // "close", not "exit": by then everything the process printed has arrived.
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const running: RunningOperator = {
+  const operator: RunningOperator = {
     child,
     output: () => output,
     logs: () =>
@@ -140,14 +148,16 @@ export async function startOperator(t: TestContext, options: OperatorOptions): P
     exited,
     ...urls,
   };
-  t.after(() => running.kill());
+  running.add(operator);
+  void exited.then(() => running.delete(operator));
+  t.after(() => operator.kill());
   const waitFor = options.waitFor ?? "workers started";
   await eventually(
     `operator to log "${waitFor}"`,
     () => (output.includes(waitFor) ? true : undefined),
     30_000,
   );
-  return running;
+  return operator;
 }
 
 /** Reads an AWSAssumeRole. */
