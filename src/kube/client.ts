@@ -252,7 +252,12 @@ export class KubeClient {
     const agent = this.agents.get(pool);
     return new Promise<IncomingMessage>((resolve, reject) => {
       const request = (this.secure ? https : http).request(url, { method, headers, agent });
-      const abort = () => request.destroy(abortReason(connectSignal));
+      // Rejected here as well: a request still queued for a socket in the agent emits nothing when destroyed
+      // (Node 24), so without this a deadline would not end a request that waits for a free socket.
+      const abort = () => {
+        request.destroy(abortReason(connectSignal));
+        reject(abortReason(connectSignal));
+      };
       connectSignal.addEventListener("abort", abort, { once: true });
       request.on("response", (response) => {
         connectSignal.removeEventListener("abort", abort);
