@@ -30,6 +30,21 @@ const config = (o: { current?: string; clusters?: string; users?: string; contex
     `contexts:${o.contexts ?? " []"}`,
   ].join("\n");
 
+/** One cluster at https://h:1, one context, and this user (a YAML flow mapping). */
+const withUser = (user: string) =>
+  config({
+    current: "c",
+    clusters: `
+  - name: k
+    cluster: { server: "https://h:1" }`,
+    users: `
+  - name: u
+    user: ${user}`,
+    contexts: `
+  - name: c
+    context: { cluster: k, user: u }`,
+  });
+
 describe("fromKubeconfigFiles", () => {
   it("reads the current context's server, CA data, token and TLS settings", async () => {
     const file = write(
@@ -148,22 +163,9 @@ describe("fromKubeconfigFiles", () => {
     chmodSync(plugin, 0o755);
     const file = write(
       "exec",
-      config({
-        current: "c",
-        clusters: `
-  - name: k
-    cluster: { server: "https://h:1" }`,
-        users: `
-  - name: u
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1
-        command: ${plugin}
-        interactiveMode: Never`,
-        contexts: `
-  - name: c
-    context: { cluster: k, user: u }`,
-      }),
+      withUser(
+        `{ exec: { apiVersion: client.authentication.k8s.io/v1, command: "${plugin}", interactiveMode: Never } }`,
+      ),
     );
     const c = fromKubeconfigFiles([file]);
     assert.equal(await c.authorization?.(), "Bearer from-exec");
@@ -232,20 +234,6 @@ describe("bearerFromFile", () => {
 });
 
 describe("impersonation", () => {
-  const withUser = (user: string) =>
-    config({
-      current: "c",
-      clusters: `
-  - name: k
-    cluster: { server: "https://h:1" }`,
-      users: `
-  - name: u
-    user: ${user}`,
-      contexts: `
-  - name: c
-    context: { cluster: k, user: u }`,
-    });
-
   it("takes as, as-uid, as-groups and as-user-extra beside the user's own credentials", async () => {
     const file = write(
       "as",
