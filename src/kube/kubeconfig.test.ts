@@ -249,8 +249,13 @@ describe("impersonation", () => {
     assert.equal(await c.authorization?.(), "Bearer t");
   });
 
-  it("is absent when the user asks for none", () => {
-    assert.equal(fromKubeconfigFiles([write("plain", withUser("{ token: t }"))]).impersonate, undefined);
+  it("is absent when the user asks for none, or leaves the settings empty", () => {
+    for (const user of [
+      "{ token: t }",
+      "{ token: t, as: , as-groups: , as-user-extra: }",
+      '{ as: "", as-groups: [] }',
+    ])
+      assert.equal(fromKubeconfigFiles([write("plain", withUser(user))]).impersonate, undefined, user);
   });
 
   it("refuses groups, a uid or extras without a user to impersonate, and malformed values", () => {
@@ -260,6 +265,7 @@ describe("impersonation", () => {
       ["{ as: jane, as-groups: a }", /as-groups must be a list of strings/],
       ["{ as: jane, as-user-extra: { scopes: view } }", /as-user-extra must be a map of lists of strings/],
       ["{ as: [jane] }", /as must be a string/],
+      ["{ as: jane, as-user-extra: [view] }", /as-user-extra must be a map of lists of strings/],
     ] as const)
       assert.throws(() => fromKubeconfigFiles([write("bad", withUser(user))]), message, user);
   });

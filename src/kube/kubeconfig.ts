@@ -150,14 +150,21 @@ export function fromKubeconfigFiles(files: string[]): Connection {
 
 /** The user's `as*` settings; malformed ones are refused rather than half applied. */
 function impersonation(user: RawUser, where: string): { impersonate?: Impersonation } {
-  const { as: name, "as-uid": uid, "as-groups": groups, "as-user-extra": extra } = user;
-  if (name === undefined && uid === undefined && groups === undefined && extra === undefined) return {};
+  // YAML's `as:` with nothing after it is null: an empty setting is no setting, as in kubectl.
+  const name = user.as ?? undefined;
+  const uid = user["as-uid"] ?? undefined;
+  const groups = user["as-groups"] ?? undefined;
+  const extra = user["as-user-extra"] ?? undefined;
+  if (!name && !uid && !groups?.length && !Object.keys(extra ?? {}).length) return {};
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
   const bad = (field: string, want: string) => new Error(`kubeconfig ${where}: ${field} must be ${want}`);
   if (name !== undefined && typeof name !== "string") throw bad("as", "a string");
   if (uid !== undefined && typeof uid !== "string") throw bad("as-uid", "a string");
   if (groups !== undefined && !strings(groups)) throw bad("as-groups", "a list of strings");
-  if (extra !== undefined && (typeof extra !== "object" || !Object.values(extra).every(strings)))
+  if (
+    extra !== undefined &&
+    (typeof extra !== "object" || Array.isArray(extra) || !Object.values(extra).every(strings))
+  )
     throw bad("as-user-extra", "a map of lists of strings");
   // As the API server requires: groups, extra and uid impersonate someone, so they need a user to impersonate.
   if (!name) throw new Error(`kubeconfig ${where}: as-groups, as-uid or as-user-extra need as (the user)`);
