@@ -8,7 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { FLAGS, parseConfig } from "../src/config.ts";
-import { CHART, helm, installChart, renderChart } from "./support/chart.ts";
+import { CHART, helm, installChart, kubeVersionArgs, renderChart } from "./support/chart.ts";
 import type { InstalledChart, Rendered } from "./support/chart.ts";
 import { eventually, freshNamespace, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
@@ -23,6 +23,9 @@ function only<T = Rendered>(objects: Rendered[], kind: string): T {
   return found[0] as T;
 }
 
+/** helm template's stand-in for a cluster that has the Prometheus Operator's CRDs. */
+const SERVES_MONITORS = ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"];
+
 const deploymentOf = (objects: Rendered[]) => only<k8s.V1Deployment>(objects, "Deployment");
 const containerOf = (objects: Rendered[]) => deploymentOf(objects).spec!.template.spec!.containers[0]!;
 const argsOf = async (set: Record<string, string> = {}) => containerOf(await renderChart({ set })).args ?? [];
@@ -30,7 +33,7 @@ const argsOf = async (set: Record<string, string> = {}) => containerOf(await ren
 describe("helm lint and template", () => {
   test("helm lint finds nothing to complain about, also with --strict", async () => {
     for (const strict of [[], ["--strict"]]) {
-      const out = await helm(["lint", CHART, ...strict]);
+      const out = await helm(["lint", CHART, ...strict, ...(await kubeVersionArgs())]);
       assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
       assert.doesNotMatch(out, /\[(WARNING|ERROR)\]/, out);
     }
@@ -291,12 +294,16 @@ describe("helm lint and template", () => {
   });
 
   test("a ServiceMonitor is rendered only when enabled, with its labels, and refused without metrics", async () => {
-    assert.equal((await renderChart()).filter((o) => o.kind === "ServiceMonitor").length, 0);
+    assert.equal(
+      (await renderChart({ args: SERVES_MONITORS })).filter((o) => o.kind === "ServiceMonitor").length,
+      0,
+    );
     const objects = await renderChart({
       set: {
         "metrics.serviceMonitor.enabled": "true",
         "metrics.serviceMonitor.labels.release": "prometheus",
       },
+      args: SERVES_MONITORS,
     });
     const monitor = only(objects, "ServiceMonitor");
     assert.equal(monitor.metadata.labels?.release, "prometheus");
@@ -382,7 +389,7 @@ describe("the chart installed into the test world, acting as its ServiceAccount"
   const resourceName = "chart-rbac";
 
   before(async () => {
-    // No CRD set-up here: helm installs it from the chart's crds/ when the cluster does not have it yet.
+    // installChart applies the CRDs as plain YAML (shared by every test) and installs with crds.enabled=false.
     installed = await installChart(scope("chart install"));
     target = await freshNamespace(scope("chart rbac target"));
     custom = installed.kubeConfig.makeApiClient(k8s.CustomObjectsApi);

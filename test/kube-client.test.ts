@@ -1,9 +1,12 @@
 // The operator's own Kubernetes transport (src/kube/client.ts, list-watch.ts) against the test world's real API
-// server: the verbs and their errors as the engine classifies them, preconditions, one keep-alive pool, and a
-// list + watch that follows adds, updates and deletes, stops cleanly and reopens a watch the server ended.
+// server: the verbs and their errors as the engine classifies them, preconditions, one keep-alive pool for requests,
+// writes answered while 300 watches are open, and a list + watch that follows adds, updates and deletes, stops cleanly
+// and reopens a watch the server ended.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap } from "@kubernetes/client-node";
+import type { Agents } from "../src/kube/agents.ts";
 import { KubeApiError, KubeClient } from "../src/kube/client.ts";
 import { isConflict, isNotFound, statusCode } from "../src/kube/errors.ts";
 import { ListWatch } from "../src/kube/list-watch.ts";
@@ -61,8 +64,7 @@ test("requests share one keep-alive connection", async () => {
   const w = await world();
   const client = new KubeClient(w.client.connection);
   for (let i = 0; i < 30; i++) await client.get("/api/v1/namespaces/default");
-  const agent = (client as unknown as { pool: { agent: { freeSockets: Record<string, unknown[]> } } }).pool
-    .agent;
+  const agent = (client as unknown as { agents: Agents }).agents.get("request");
   const idle = Object.values(agent.freeSockets).flat();
   assert.equal(idle.length, 1, "30 sequential requests left exactly one idle socket");
   client.close();
@@ -74,6 +76,49 @@ test("a deadline from the caller aborts the request", async () => {
     .get("/api/v1/namespaces/default", { signal: AbortSignal.abort(new Error("reconcile deadline")) })
     .catch((e: unknown) => e);
   assert.ok(err instanceof Error && /reconcile deadline/.test(err.message), String(err));
+});
+
+// 40 watched namespaces with both features on is about 280 watches; each holds a connection for minutes. With one
+// pool of 256 sockets for everything, the watches beyond 256 never opened and writes queued behind them.
+test("a write completes within its deadline while 300 watches are open through the same client", async (t) => {
+  const ns = await freshNamespace(t);
+  const w = await world();
+  const client = new KubeClient(w.client.connection, 10_000);
+  const watches = 300;
+  const opened = new Set<number>();
+  const added = new Map<number, string[]>();
+  const errors: string[] = [];
+  const lws = Array.from({ length: watches }, (_, i) => {
+    const lw = new ListWatch<V1ConfigMap>({
+      client,
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: "scale=watch",
+      transform: (obj) => obj as V1ConfigMap,
+    });
+    lw.on("alive", () => opened.add(i));
+    lw.on("add", (cm) => added.set(i, [...(added.get(i) ?? []), cm.metadata!.name!]));
+    lw.on("error", (err) => errors.push(`watch ${i}: ${String(err)}`));
+    return lw;
+  });
+  t.after(() => {
+    for (const lw of lws) lw.stop();
+    client.close();
+  });
+  await Promise.all(lws.map((lw) => lw.start()));
+  await eventually(`all ${watches} watches open`, () => {
+    if (errors.length) throw new Error(`${errors.length} failed, the first: ${errors[0]}`);
+    return opened.size === watches ? true : undefined;
+  });
+
+  // The client's own deadline (10 s) applies; a write queued behind the watches would fail with a TimeoutError.
+  await client.create(`/api/v1/namespaces/${ns}/configmaps`, {
+    metadata: { name: "written", namespace: ns, labels: { scale: "watch" } },
+    data: { a: "b" },
+  });
+  await eventually(`the write seen by all ${watches} watches`, () =>
+    lws.every((_, i) => added.get(i)?.includes("written")) ? true : undefined,
+  );
+  assert.deepEqual(errors, [], "no watch failed meanwhile");
 });
 
 test("list + watch: adds, updates and deletes arrive; stop ends it", async (t) => {

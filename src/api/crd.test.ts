@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { buildCrd, CRD_FILE, renderCrdYaml } from "./crd.ts";
+import {
+  buildCrd,
+  CLUSTER_CRD_FILE,
+  CRD_FILE,
+  CRDS,
+  NAMESPACED_CRD,
+  renderCrdTemplate,
+  renderCrdYaml,
+} from "./crd.ts";
 import type { JSONSchemaProps } from "./schema.ts";
 
 interface CrdShape {
@@ -37,9 +45,30 @@ function undescribed(node: JSONSchemaProps, path: string): string[] {
 }
 
 describe("CRD", () => {
-  test("the committed chart CRD equals renderCrdYaml(); run `npm run crd` when this fails", async () => {
-    const committed = await readFile(fileURLToPath(new URL(`../../${CRD_FILE}`, import.meta.url)), "utf8");
-    assert.equal(committed, renderCrdYaml());
+  test("the committed chart CRD templates equal renderCrdTemplate(); run `npm run crd` when this fails", async () => {
+    for (const [file, def] of [
+      [CRD_FILE, CRDS[0]],
+      [CLUSTER_CRD_FILE, CRDS[1]],
+    ] as const) {
+      const committed = await readFile(fileURLToPath(new URL(`../../${file}`, import.meta.url)), "utf8");
+      assert.equal(committed, renderCrdTemplate(def), file);
+    }
+  });
+
+  test("the template is rendered only with crds.enabled, keeps the CRD with crds.keep, and holds the plain spec verbatim", () => {
+    const template = renderCrdTemplate();
+    assert.match(template, /^\{\{- if \.Values\.crds\.enabled \}\}$/m);
+    assert.match(
+      template,
+      /\{\{- if \.Values\.crds\.keep \}\}\n {2}annotations:\n {4}helm\.sh\/resource-policy: keep\n/,
+    );
+    const plainSpec = renderCrdYaml().slice(renderCrdYaml().indexOf("\nspec:\n"));
+    assert.ok(template.includes(plainSpec.trimEnd()), "the template's spec differs from the plain CRD's");
+  });
+
+  test("a schema text with template delimiters is refused, not handed to helm to evaluate", () => {
+    const schema = { ...NAMESPACED_CRD.schema, description: "see {{ .Values.x }}" };
+    assert.throws(() => renderCrdTemplate({ ...NAMESPACED_CRD, schema }), /contains "\{\{"/);
   });
 
   test("the rendered YAML parses back to buildCrd() and starts with the generated-by comment", () => {

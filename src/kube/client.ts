@@ -1,5 +1,6 @@
-// The operator's Kubernetes transport: JSON over one keep-alive connection pool (node:https), with a deadline on
-// every request, errors carrying the API's status code, and watch streams.
+// The operator's Kubernetes transport: JSON over keep-alive connections (node:https; watches on a pool of their
+// own, agents.ts), a deadline on every request, retries where client-go retries (retry.ts), errors carrying the
+// API's status code, and watch streams.
 //
 // Why not @kubernetes/client-node at run time: its KubeConfig module imports the package's generated index, every
 // API and model class with the ObjectSerializer, which alone takes a process from 42 to about 120 MiB of RSS
@@ -10,15 +11,22 @@
 // kubeconfig.ts), and, in tests, a full typed client. Types (`import type`) still come from client-node.
 import http from "node:http";
 import https from "node:https";
-import { readFileSync, statSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agents } from "./agents.ts";
+import type { PoolKind } from "./agents.ts";
+import { impersonationHeaders } from "./impersonation.ts";
+import type { Impersonation } from "./impersonation.ts";
+import {
+  MAX_THROTTLE_RETRIES,
+  ResetOnReusedSocketError,
+  isConnectionReset,
+  retryAfterMs,
+  safeToResend,
+} from "./retry.ts";
 
 /** Default deadline of a request that names none. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-/** How often file-based TLS material (CA, client certificate and key) is checked for a change. */
-const TLS_RECHECK_MS = 10_000;
-/** Keep-alive sockets per pool; watches hold one each for as long as they run. */
-const MAX_SOCKETS = 256;
 
 /** Certificate material, inline or from a file that may be rewritten (rotated) while the operator runs. */
 export type TlsSource = { data: Buffer } | { file: string };
@@ -32,8 +40,13 @@ export interface Connection {
   ca?: TlsSource;
   cert?: TlsSource;
   key?: TlsSource;
-  /** The Authorization header of each request, if any (a token, a re-read token file, basic, exec plugins). */
-  authorization?: () => Promise<string | undefined>;
+  /**
+   * The Authorization header of each request, if any (a token, a re-read token file, basic, exec plugins). After a
+   * 401 it is asked again with `fresh` (a token file is then read at once); a different answer is tried once.
+   */
+  authorization?: (options?: { fresh?: boolean }) => Promise<string | undefined>;
+  /** Impersonate-* headers on every request (kubeconfig `as`, `as-groups`, `as-uid`, `as-user-extra`). */
+  impersonate?: Impersonation;
 }
 
 /** A non-2xx answer of the API server; `code` and `statusCode` are the HTTP status (errors.ts reads them). */
@@ -72,18 +85,13 @@ export interface RequestOptions {
 
 export const MERGE_PATCH = "application/merge-patch+json";
 
-interface Pool {
-  key: string;
-  agent: http.Agent;
-  checkedAtMs: number;
-}
-
 export class KubeClient {
   readonly connection: Connection;
   readonly requestTimeoutMs: number;
   private readonly base: URL;
   private readonly secure: boolean;
-  private pool: Pool | undefined;
+  private readonly agents: Agents;
+  private readonly extraHeaders: Record<string, string | string[]>;
 
   constructor(connection: Connection, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
     this.connection = connection;
@@ -92,6 +100,8 @@ export class KubeClient {
     if (this.base.protocol !== "https:" && this.base.protocol !== "http:")
       throw new Error(`unsupported API server URL ${connection.server}: want https:// or http://`);
     this.secure = this.base.protocol === "https:";
+    this.agents = new Agents(connection, this.secure);
+    this.extraHeaders = connection.impersonate ? impersonationHeaders(connection.impersonate) : {};
   }
 
   get<T>(path: string, options?: RequestOptions): Promise<T> {
@@ -126,9 +136,10 @@ export class KubeClient {
 
   /** One request; the parsed JSON answer, or KubeApiError for anything but 2xx. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const deadlineAtMs = Date.now() + this.requestTimeoutMs;
     const timeout = AbortSignal.timeout(this.requestTimeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    const response = await this.send(method, path, options, signal);
+    const response = await this.exchange(method, path, options, "request", { signal, deadlineAtMs });
     const text = await readText(response, signal);
     const status = response.statusCode ?? 0;
     if (status < 200 || status > 299) throw new KubeApiError(method, path, status, text);
@@ -136,16 +147,21 @@ export class KubeClient {
   }
 
   /**
-   * Opens a streaming GET (a watch): the response once its headers arrived with 200, within the request
-   * timeout; after that only `signal` ends it. Anything but 200 is a KubeApiError.
+   * Opens a streaming GET (a watch) on the watch pool: the response once its headers arrived with 200, within the
+   * request timeout; after that only `signal` ends it. Anything but 200 is a KubeApiError.
    */
   async stream(
     path: string,
     query: Record<string, string | undefined>,
     signal: AbortSignal,
   ): Promise<IncomingMessage> {
+    const deadlineAtMs = Date.now() + this.requestTimeoutMs;
     const connect = AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeoutMs)]);
-    const response = await this.send("GET", path, { query }, connect, signal);
+    const response = await this.exchange("GET", path, { query }, "watch", {
+      signal: connect,
+      deadlineAtMs,
+      bodySignal: signal,
+    });
     if (response.statusCode !== 200) {
       const text = await readText(response, connect);
       throw new KubeApiError("GET", path, response.statusCode ?? 0, text);
@@ -153,27 +169,79 @@ export class KubeClient {
     return response;
   }
 
-  /** Closes the pool's idle connections (in-flight requests finish). */
+  /** Closes the pools' idle connections (in-flight requests and open watches finish). */
   close(): void {
-    this.pool?.agent.destroy();
-    this.pool = undefined;
+    this.agents.close();
+  }
+
+  /**
+   * Sends the request until it has an answer to give: waits out a 429's Retry-After (a few times, never past the
+   * deadline), sends once more after a 401 when the credentials changed, and once more after a reset on a reused
+   * keep-alive socket when that cannot apply a write twice (retry.ts).
+   */
+  private async exchange(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    pool: PoolKind,
+    limits: { signal: AbortSignal; deadlineAtMs: number; bodySignal?: AbortSignal },
+  ): Promise<IncomingMessage> {
+    const { signal, deadlineAtMs } = limits;
+    let throttled = 0;
+    let resent = false;
+    let authorization = await this.connection.authorization?.();
+    let reauthorized = false;
+    for (;;) {
+      let response: IncomingMessage;
+      try {
+        response = await this.send(method, path, options, pool, { ...limits, authorization });
+      } catch (err) {
+        if (!(err instanceof ResetOnReusedSocketError)) throw err;
+        if (resent || !safeToResend(method, options.body)) throw err.cause;
+        resent = true;
+        continue;
+      }
+      if (response.statusCode === 429 && throttled < MAX_THROTTLE_RETRIES) {
+        const waitMs = retryAfterMs(response.headers, Date.now());
+        if (waitMs !== undefined && Date.now() + waitMs < deadlineAtMs) {
+          response.resume(); // read to its end, so the socket goes back to the pool
+          throttled++;
+          await sleep(waitMs, undefined, { signal }).catch(() => {
+            throw abortReason(signal);
+          });
+          continue;
+        }
+      }
+      if (response.statusCode === 401 && !reauthorized && this.connection.authorization) {
+        reauthorized = true;
+        const fresh = await this.connection.authorization({ fresh: true });
+        if (fresh !== undefined && fresh !== authorization) {
+          response.resume();
+          authorization = fresh;
+          continue;
+        }
+      }
+      return response;
+    }
   }
 
   private async send(
     method: string,
     path: string,
     options: RequestOptions,
-    connectSignal: AbortSignal,
-    bodySignal: AbortSignal = connectSignal,
+    pool: PoolKind,
+    o: { signal: AbortSignal; bodySignal?: AbortSignal; authorization: string | undefined },
   ): Promise<IncomingMessage> {
+    const connectSignal = o.signal;
+    const bodySignal = o.bodySignal ?? connectSignal;
     const url = new URL(this.base.pathname.replace(/\/$/, "") + path, this.base);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const headers: Record<string, string> = {
+    const headers: Record<string, string | string[]> = {
       Accept: "application/json",
       "User-Agent": "aws-assume-role-operator",
+      ...this.extraHeaders,
     };
-    const authorization = await this.connection.authorization?.();
-    if (authorization) headers.Authorization = authorization;
+    if (o.authorization) headers.Authorization = o.authorization;
     let payload: string | undefined;
     if (options.body !== undefined) {
       payload = JSON.stringify(options.body);
@@ -181,10 +249,15 @@ export class KubeClient {
       headers["Content-Length"] = String(Buffer.byteLength(payload));
     }
     connectSignal.throwIfAborted();
-    const agent = this.agent();
+    const agent = this.agents.get(pool);
     return new Promise<IncomingMessage>((resolve, reject) => {
       const request = (this.secure ? https : http).request(url, { method, headers, agent });
-      const abort = () => request.destroy(abortReason(connectSignal));
+      // Rejected here as well: a request still queued for a socket in the agent emits nothing when destroyed
+      // (Node 24), so without this a deadline would not end a request that waits for a free socket.
+      const abort = () => {
+        request.destroy(abortReason(connectSignal));
+        reject(abortReason(connectSignal));
+      };
       connectSignal.addEventListener("abort", abort, { once: true });
       request.on("response", (response) => {
         connectSignal.removeEventListener("abort", abort);
@@ -199,64 +272,12 @@ export class KubeClient {
       });
       request.on("error", (err) => {
         connectSignal.removeEventListener("abort", abort);
-        reject(err);
+        // Only before a response: afterwards errors belong to the response stream.
+        const stale = request.reusedSocket && !connectSignal.aborted && isConnectionReset(err);
+        reject(stale ? new ResetOnReusedSocketError(err) : err);
       });
       request.end(payload);
     });
-  }
-
-  /** The pool for the current TLS settings; a rewritten certificate file gets a new one. */
-  private agent(): http.Agent {
-    const now = Date.now();
-    if (this.pool && now - this.pool.checkedAtMs < TLS_RECHECK_MS) return this.pool.agent;
-    const key = this.tlsKey();
-    if (this.pool?.key === key) {
-      this.pool.checkedAtMs = now;
-      return this.pool.agent;
-    }
-    const old = this.pool?.agent;
-    const options = {
-      keepAlive: true,
-      maxSockets: MAX_SOCKETS,
-      maxFreeSockets: 32,
-      scheduling: "lifo" as const,
-    };
-    const agent = this.secure
-      ? new https.Agent({
-          ...options,
-          rejectUnauthorized: !this.connection.insecureSkipTlsVerify,
-          ...(this.connection.tlsServerName ? { servername: this.connection.tlsServerName } : {}),
-          ...tlsMaterial("ca", this.connection.ca),
-          ...tlsMaterial("cert", this.connection.cert),
-          ...tlsMaterial("key", this.connection.key),
-        })
-      : new http.Agent(options);
-    this.pool = { key, agent, checkedAtMs: now };
-    // Requests still running on the old pool finish; its idle sockets go once they are released.
-    if (old) setTimeout(() => old.destroy(), 60_000).unref();
-    return agent;
-  }
-
-  private tlsKey(): string {
-    const { ca, cert, key } = this.connection;
-    return JSON.stringify([stamp(ca), stamp(cert), stamp(key)]);
-  }
-}
-
-function tlsMaterial(name: "ca" | "cert" | "key", source: TlsSource | undefined): Record<string, Buffer> {
-  if (!source) return {};
-  if ("data" in source) return { [name]: source.data };
-  // Read when a pool is made; the pool lives until the file's modification time or size changes.
-  return { [name]: readFileSync(source.file) };
-}
-
-function stamp(source: TlsSource | undefined): string | undefined {
-  if (!source || "data" in source) return undefined;
-  try {
-    const s = statSync(source.file);
-    return `${source.file}@${s.mtimeMs}:${s.size}`;
-  } catch {
-    return `${source.file}@missing`;
   }
 }
 

@@ -30,6 +30,21 @@ const config = (o: { current?: string; clusters?: string; users?: string; contex
     `contexts:${o.contexts ?? " []"}`,
   ].join("\n");
 
+/** One cluster at https://h:1, one context, and this user (a YAML flow mapping). */
+const withUser = (user: string) =>
+  config({
+    current: "c",
+    clusters: `
+  - name: k
+    cluster: { server: "https://h:1" }`,
+    users: `
+  - name: u
+    user: ${user}`,
+    contexts: `
+  - name: c
+    context: { cluster: k, user: u }`,
+  });
+
 describe("fromKubeconfigFiles", () => {
   it("reads the current context's server, CA data, token and TLS settings", async () => {
     const file = write(
@@ -148,22 +163,9 @@ describe("fromKubeconfigFiles", () => {
     chmodSync(plugin, 0o755);
     const file = write(
       "exec",
-      config({
-        current: "c",
-        clusters: `
-  - name: k
-    cluster: { server: "https://h:1" }`,
-        users: `
-  - name: u
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1
-        command: ${plugin}
-        interactiveMode: Never`,
-        contexts: `
-  - name: c
-    context: { cluster: k, user: u }`,
-      }),
+      withUser(
+        `{ exec: { apiVersion: client.authentication.k8s.io/v1, command: "${plugin}", interactiveMode: Never } }`,
+      ),
     );
     const c = fromKubeconfigFiles([file]);
     assert.equal(await c.authorization?.(), "Bearer from-exec");
@@ -219,5 +221,52 @@ describe("bearerFromFile", () => {
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(await header(), "Bearer two");
     assert.throws(() => bearerFromFile(join(dir, "never"))(), /token file/);
+  });
+
+  it("reads the file again at once when asked for a fresh token (after a 401)", async () => {
+    const path = write("token", "old");
+    const header = bearerFromFile(path); // the default period: a minute
+    assert.equal(await header(), "Bearer old");
+    writeFileSync(path, "new");
+    assert.equal(await header(), "Bearer old");
+    assert.equal(await header({ fresh: true }), "Bearer new");
+  });
+});
+
+describe("impersonation", () => {
+  it("takes as, as-uid, as-groups and as-user-extra beside the user's own credentials", async () => {
+    const file = write(
+      "as",
+      withUser(`{ token: t, as: jane, as-uid: "7", as-groups: [a, b], as-user-extra: { scopes: [view] } }`),
+    );
+    const c = fromKubeconfigFiles([file]);
+    assert.deepEqual(c.impersonate, {
+      user: "jane",
+      uid: "7",
+      groups: ["a", "b"],
+      extra: { scopes: ["view"] },
+    });
+    assert.equal(await c.authorization?.(), "Bearer t");
+  });
+
+  it("is absent when the user asks for none, or leaves the settings empty", () => {
+    for (const user of [
+      "{ token: t }",
+      "{ token: t, as: , as-groups: , as-user-extra: }",
+      '{ as: "", as-groups: [] }',
+    ])
+      assert.equal(fromKubeconfigFiles([write("plain", withUser(user))]).impersonate, undefined, user);
+  });
+
+  it("refuses groups, a uid or extras without a user to impersonate, and malformed values", () => {
+    for (const [user, message] of [
+      ["{ as-groups: [a] }", /need as \(the user\)/],
+      ["{ as-uid: x }", /need as \(the user\)/],
+      ["{ as: jane, as-groups: a }", /as-groups must be a list of strings/],
+      ["{ as: jane, as-user-extra: { scopes: view } }", /as-user-extra must be a map of lists of strings/],
+      ["{ as: [jane] }", /as must be a string/],
+      ["{ as: jane, as-user-extra: [view] }", /as-user-extra must be a map of lists of strings/],
+    ] as const)
+      assert.throws(() => fromKubeconfigFiles([write("bad", withUser(user))]), message, user);
   });
 });

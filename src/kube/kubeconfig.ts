@@ -1,17 +1,20 @@
 // Where the operator's API server and credentials come from, in client-go's order: the files in KUBECONFIG (merged,
 // the first file to name a cluster, user or context wins), else ~/.kube/config, else the Pod's service account
-// (KUBERNETES_SERVICE_HOST/PORT, its CA and its token file, re-read every minute because the kubelet rotates it).
+// (KUBERNETES_SERVICE_HOST/PORT, its CA and its token file, re-read every minute because the kubelet rotates it, and
+// at once after a 401).
 //
 // Static kubeconfig credentials — a token, a token file, a client certificate and key (inline or files, files
 // relative to the kubeconfig), basic auth — are read here. A user with an `exec` plugin or an `auth-provider`
 // (EKS's `aws eks get-token`, OIDC, GKE) is handed to @kubernetes/client-node's KubeConfig, loaded only then, which
 // runs the plugin and caches its credential; see client.ts for why the operator does not load it otherwise.
+// Impersonation (`as`, `as-uid`, `as-groups`, `as-user-extra`) becomes Impersonate-* headers (impersonation.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { isIPv6 } from "node:net";
 import { parse } from "yaml";
 import type { Connection, TlsSource } from "./client.ts";
+import type { Impersonation } from "./impersonation.ts";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 const TOKEN_FILE_RELOAD_MS = 60_000;
@@ -76,6 +79,10 @@ interface RawUser {
   password?: string;
   exec?: unknown;
   "auth-provider"?: unknown;
+  as?: string;
+  "as-uid"?: string;
+  "as-groups"?: string[];
+  "as-user-extra"?: Record<string, string[]>;
 }
 
 interface RawContext {
@@ -137,6 +144,37 @@ export function fromKubeconfigFiles(files: string[]): Connection {
       cluster.dir,
     ),
     ...(user ? userSettings(user.value, user.dir, files) : {}),
+    ...(user ? impersonation(user.value, `${where}: user ${context.user}`) : {}),
+  };
+}
+
+/** The user's `as*` settings; malformed ones are refused rather than half applied. */
+function impersonation(user: RawUser, where: string): { impersonate?: Impersonation } {
+  // YAML's `as:` with nothing after it is null: an empty setting is no setting, as in kubectl.
+  const name = user.as ?? undefined;
+  const uid = user["as-uid"] ?? undefined;
+  const groups = user["as-groups"] ?? undefined;
+  const extra = user["as-user-extra"] ?? undefined;
+  if (!name && !uid && !groups?.length && !Object.keys(extra ?? {}).length) return {};
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
+  const bad = (field: string, want: string) => new Error(`kubeconfig ${where}: ${field} must be ${want}`);
+  if (name !== undefined && typeof name !== "string") throw bad("as", "a string");
+  if (uid !== undefined && typeof uid !== "string") throw bad("as-uid", "a string");
+  if (groups !== undefined && !strings(groups)) throw bad("as-groups", "a list of strings");
+  if (
+    extra !== undefined &&
+    (typeof extra !== "object" || Array.isArray(extra) || !Object.values(extra).every(strings))
+  )
+    throw bad("as-user-extra", "a map of lists of strings");
+  // As the API server requires: groups, extra and uid impersonate someone, so they need a user to impersonate.
+  if (!name) throw new Error(`kubeconfig ${where}: as-groups, as-uid or as-user-extra need as (the user)`);
+  return {
+    impersonate: {
+      user: name,
+      ...(uid ? { uid } : {}),
+      ...(groups?.length ? { groups } : {}),
+      ...(extra && Object.keys(extra).length ? { extra } : {}),
+    },
   };
 }
 
@@ -172,12 +210,18 @@ function source(
 
 const resolve = (dir: string, path: string) => (isAbsolute(path) ? path : join(dir, path));
 
-/** `Bearer <file's content>`, the file read again at most once a minute (a projected token is rotated). */
-export function bearerFromFile(path: string, reloadMs = TOKEN_FILE_RELOAD_MS): () => Promise<string> {
+/**
+ * `Bearer <file's content>`, the file read again at most once a minute (a projected token is rotated), and at once
+ * when asked for a `fresh` one (after a 401: the token in memory may be the one that expired).
+ */
+export function bearerFromFile(
+  path: string,
+  reloadMs = TOKEN_FILE_RELOAD_MS,
+): (options?: { fresh?: boolean }) => Promise<string> {
   let cached: { header: string; readAtMs: number } | undefined;
-  return () => {
+  return (options) => {
     const now = Date.now();
-    if (!cached || now - cached.readAtMs >= reloadMs) {
+    if (!cached || options?.fresh || now - cached.readAtMs >= reloadMs) {
       try {
         cached = { header: `Bearer ${readFileSync(path, "utf8").trim()}`, readAtMs: now };
       } catch (err) {

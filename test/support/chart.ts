@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { ROOT, world } from "./world.ts";
+import { ensureCrd } from "./operator.ts";
+import { ROOT, kubectl, world } from "./world.ts";
 import type { TestContext } from "./world.ts";
 
 const run = promisify(execFile);
@@ -36,6 +37,22 @@ export async function helm(args: string[]): Promise<string> {
   return stdout;
 }
 
+let kubeVersion: Promise<string[]> | undefined;
+
+/**
+ * `--kube-version` of the world's API server, for the commands that do not ask the cluster (template, lint,
+ * install --dry-run=client). The world's helm is built without helm's k8sVersion link flags, so it would otherwise
+ * assume Kubernetes v1.20.0, below the chart's kubeVersion; released helm binaries assume their client-go's version.
+ */
+export function kubeVersionArgs(): Promise<string[]> {
+  kubeVersion ??= (async () => {
+    const w = await world();
+    const { gitVersion } = await w.kubeConfig.makeApiClient(k8s.VersionApi).getCode();
+    return ["--kube-version", gitVersion];
+  })();
+  return kubeVersion;
+}
+
 /** A rendered Kubernetes object; the fields tests look at. */
 export interface Rendered {
   apiVersion: string;
@@ -54,10 +71,25 @@ export interface RenderOptions {
   namespace?: string;
   /** `--set` values, key → value as helm's --set syntax spells them. */
   set?: Record<string, string>;
+  /** Values as a structure (passed as a values file), for lists of objects that --set spells badly. */
+  values?: object;
+  /** Further helm arguments, e.g. ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"]. */
+  args?: string[];
 }
 
 const setArgs = (set: Record<string, string> = {}) =>
   Object.entries(set).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+
+/** Helm arguments for values: `--values <file>` (removed at exit) for `values`, then `--set` for `set`. */
+export function valueArgs(options: Pick<RenderOptions, "set" | "values">): string[] {
+  const args: string[] = [];
+  if (options.values) {
+    const file = join(HELM_HOME, `values-${randomBytes(4).toString("hex")}.json`);
+    writeFileSync(file, JSON.stringify(options.values));
+    args.push("--values", file);
+  }
+  return [...args, ...setArgs(options.set)];
+}
 
 /** `helm template` of the chart, parsed; rejects on a template error or YAML that does not parse. */
 export async function renderChart(options: RenderOptions = {}): Promise<Rendered[]> {
@@ -67,7 +99,9 @@ export async function renderChart(options: RenderOptions = {}): Promise<Rendered
     CHART,
     "--namespace",
     options.namespace ?? "aws-assume-role",
-    ...setArgs(options.set),
+    ...valueArgs(options),
+    ...(options.args ?? []),
+    ...(await kubeVersionArgs()),
   ]);
   const objects: Rendered[] = [];
   for (const doc of parseAllDocuments(out)) {
@@ -86,17 +120,22 @@ export interface InstalledChart {
   kubeConfig: k8s.KubeConfig;
   /** The same KubeConfig as a file, for a child process (KUBECONFIG). */
   kubeConfigFile: string;
+  /** What `helm install` printed: the release summary and the rendered NOTES.txt. */
+  notes: string;
 }
 
 /**
  * Installs the chart as a unique release into its own new namespace, and mints a token for its ServiceAccount.
- * Uninstalls (removing the cluster-scoped RBAC) and deletes the namespace when the test ends; CRDs stay, as with
- * helm itself.
+ * Uninstalls (removing the cluster-scoped RBAC) and deletes the namespace when the test ends. The CRDs are shared by
+ * every test in the world, so the release does not own them (`crds.enabled=false`): they are applied once as plain
+ * YAML, as other tests do (two releases owning one CRD would refuse each other).
  */
 export async function installChart(
   t: TestContext,
   set: Record<string, string> = {},
+  values?: object,
 ): Promise<InstalledChart> {
+  await ensureCrd();
   const w = await world();
   const suffix = randomBytes(3).toString("hex");
   const namespace = `chart-${suffix}`;
@@ -107,7 +146,7 @@ export async function installChart(
     await helm(["uninstall", release, "--namespace", namespace]).catch(() => undefined);
     await w.core.deleteNamespace({ name: namespace }).catch(() => undefined);
   });
-  await helm([
+  const notes = await helm([
     "install",
     release,
     CHART,
@@ -115,7 +154,7 @@ export async function installChart(
     namespace,
     "--kubeconfig",
     w.env.KUBECONFIG!,
-    ...setArgs(set),
+    ...valueArgs({ values, set: { "crds.enabled": "false", ...set } }),
   ]);
 
   const serviceAccount = "aws-assume-role-controller";
@@ -139,5 +178,22 @@ export async function installChart(
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const kubeConfigFile = join(dir, "kubeconfig");
   writeFileSync(kubeConfigFile, kubeConfig.exportConfig(), { mode: 0o600 });
-  return { release, namespace, serviceAccount, kubeConfig, kubeConfigFile };
+  return { release, namespace, serviceAccount, kubeConfig, kubeConfigFile, notes };
+}
+
+/**
+ * Lets a helm release adopt existing CRDs (installed from the chart's former crds/ folder, or by kubectl): exactly
+ * the commands docs/chart.md gives users, since helm refuses to take over an object without its ownership label and
+ * annotations.
+ */
+export async function adoptCrds(release: string, namespace: string, crds: string[]): Promise<void> {
+  await kubectl(["label", "crd", ...crds, "app.kubernetes.io/managed-by=Helm", "--overwrite"]);
+  await kubectl([
+    "annotate",
+    "crd",
+    ...crds,
+    `meta.helm.sh/release-name=${release}`,
+    `meta.helm.sh/release-namespace=${namespace}`,
+    "--overwrite",
+  ]);
 }

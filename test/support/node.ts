@@ -9,7 +9,8 @@ import * as k8s from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { startAwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
-import { CHART, helm } from "./chart.ts";
+import { adoptCrds, CHART, helm } from "./chart.ts";
+import { CRDS, crdName } from "../../src/api/crd.ts";
 import { eventually, kubectl, ROOT, world } from "./world.ts";
 import type { TestContext, World } from "./world.ts";
 
@@ -143,6 +144,13 @@ export async function installOperator(
     "pod-security.kubernetes.io/enforce-version=latest",
   ]);
   t.after(uninstallOperator);
+  // The integration tests apply the CRDs as plain YAML; the chart installs them itself (crds.enabled, as the README
+  // says), so it first adopts the ones already there, with the commands docs/chart.md gives users.
+  const existing = (await kubectl(["get", "crd", "-o", "name"]))
+    .split("\n")
+    .map((n) => n.replace(/^.*\//, ""));
+  const ours = CRDS.map(crdName).filter((name) => existing.includes(name));
+  if (ours.length > 0) await adoptCrds(RELEASE, OPERATOR_NAMESPACE, ours);
   try {
     await helm([
       "install",

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { ApiException } from "@kubernetes/client-node";
 import type { V1Secret } from "@kubernetes/client-node";
 import { FORCE_REFRESH_ANNOTATION } from "../../src/domain/plan.ts";
+import { renderPlainCrds } from "../../src/api/crd.ts";
 
 const NODE = join(ROOT, "node_modules", ".bin", "node");
 const MAIN = join(ROOT, "src", "main.ts");
@@ -73,16 +74,13 @@ export async function killOperators(): Promise<void> {
   await Promise.all([...running].map((r) => r.kill()));
 }
 
-/** Applies the generated CRD once per test process and waits until it is served. */
+/**
+ * Applies the plain CRDs (src/api, as the chart's templates hold them) once per test process and waits until they
+ * are served. Tests install the chart with `crds.enabled=false`: the CRDs are cluster-wide and shared by every test.
+ */
 export function ensureCrd(): Promise<void> {
   crdInstalled ??= (async () => {
-    await kubectl([
-      "apply",
-      "--server-side",
-      "--force-conflicts",
-      "-f",
-      join(ROOT, "charts/aws-assume-role/crds"),
-    ]);
+    await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], renderPlainCrds());
     await kubectl([
       "wait",
       "--for",

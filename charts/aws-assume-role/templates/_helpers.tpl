@@ -43,12 +43,14 @@ app.kubernetes.io/name: {{ include "aws-assume-role.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The chart's labels and `commonLabels`; the chart's own win over a common label of the same key. */}}
 {{- define "aws-assume-role.labels" -}}
-helm.sh/chart: {{ include "aws-assume-role.chart" . }}
-{{ include "aws-assume-role.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: aws-assume-role-operator
+{{- $labels := include "aws-assume-role.selectorLabels" . | fromYaml }}
+{{- $_ := set $labels "helm.sh/chart" (include "aws-assume-role.chart" .) }}
+{{- $_ := set $labels "app.kubernetes.io/version" .Chart.AppVersion }}
+{{- $_ := set $labels "app.kubernetes.io/managed-by" .Release.Service }}
+{{- $_ := set $labels "app.kubernetes.io/part-of" "aws-assume-role-operator" }}
+{{- toYaml (merge $labels (.Values.commonLabels | default dict)) }}
 {{- end }}
 
 {{- define "aws-assume-role.serviceAccountName" -}}
@@ -62,4 +64,9 @@ app.kubernetes.io/part-of: aws-assume-role-operator
 {{/* Name of the leader-election Lease: one per release. */}}
 {{- define "aws-assume-role.leaseName" -}}
 {{- include "aws-assume-role.fullname" . }}
+{{- end }}
+
+{{/* Non-empty when the cluster serves the Prometheus Operator's ServiceMonitor (helm template: --api-versions). */}}
+{{- define "aws-assume-role.serviceMonitorServed" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor" }}true{{ end }}
 {{- end }}
