@@ -2,7 +2,8 @@
 // out.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, FLAGS, helpText, parseBindAddress, parseConfig } from "./config.ts";
+import { ConfigError, FLAGS, helpText, parseConfig } from "./config.ts";
+import { parseBindAddress } from "./ops/bind-address.ts";
 import type { Config } from "./config.ts";
 
 const HOST = { hostname: "host-1" };

@@ -1,4 +1,4 @@
-// Wiring only: read the config, build the adapters, start the engine, handle signals.
+// Wiring only: read the config, build the adapters, start the operator, handle signals.
 import { hostname } from "node:os";
 import { ConfigError, parseConfig } from "./config.ts";
 import type { Config } from "./config.ts";

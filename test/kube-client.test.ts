@@ -8,7 +8,7 @@ import type { V1Secret } from "@kubernetes/client-node";
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { Agents } from "../src/kube/agents.ts";
 import { KubeApiError, KubeClient } from "../src/kube/client.ts";
-import { isConflict, isNotFound, statusCode } from "../src/kube/errors.ts";
+import { isConflict, isNotFound, statusCode } from "../src/runtime/api-errors.ts";
 import { ListWatch } from "../src/kube/list-watch.ts";
 import { SecretClient } from "../src/kube/secrets.ts";
 import { eventually, freshNamespace, world } from "./support/world.ts";

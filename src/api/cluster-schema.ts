@@ -1,8 +1,10 @@
 // The ClusterAWSAssumeRole resource: the AWSAssumeRole spec plus a namespaceSelector, cluster-scoped. One
 // definition keeps the Secret `secretName` in every selected namespace with credentials issued once per refresh.
 // Its schema reuses the namespaced kind's (schema.ts), so the two kinds cannot drift apart.
-import { RESOURCE_SCHEMA, SPEC_SCHEMA, STATUS_SCHEMA } from "./schema.ts";
-import type { AWSAssumeRoleSpec, AWSAssumeRoleStatus, JSONSchemaProps, ObjectMeta } from "./schema.ts";
+import { RESOURCE_SCHEMA, STATUS_SCHEMA } from "./status-schema.ts";
+import { SPEC_SCHEMA } from "./spec-schema.ts";
+import type { AWSAssumeRoleSpec, AWSAssumeRoleStatus, ObjectMeta } from "./schema.ts";
+import type { JSONSchemaProps } from "./schema-patterns.ts";
 
 export const CLUSTER_KIND = "ClusterAWSAssumeRole";
 export const CLUSTER_PLURAL = "clusterawsassumeroles";

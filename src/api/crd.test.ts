@@ -12,7 +12,7 @@ import {
   renderCrdTemplate,
   renderCrdYaml,
 } from "./crd.ts";
-import type { JSONSchemaProps } from "./schema.ts";
+import type { JSONSchemaProps } from "./schema-patterns.ts";
 
 interface CrdShape {
   metadata: { name: string; labels: Record<string, string> };

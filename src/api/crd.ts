@@ -8,17 +8,9 @@ import {
   CLUSTER_SHORT_NAME,
   CLUSTER_SINGULAR,
 } from "./cluster-schema.ts";
-import {
-  API_VERSION,
-  GROUP,
-  KIND,
-  PLURAL,
-  RESOURCE_SCHEMA,
-  SHORT_NAME,
-  SINGULAR,
-  VERSION,
-} from "./schema.ts";
-import type { JSONSchemaProps } from "./schema.ts";
+import { API_VERSION, GROUP, KIND, PLURAL, SHORT_NAME, SINGULAR, VERSION } from "./schema.ts";
+import { RESOURCE_SCHEMA } from "./status-schema.ts";
+import type { JSONSchemaProps } from "./schema-patterns.ts";
 
 /** `kubectl get aws` lists both kinds. */
 export const CATEGORY = "aws";

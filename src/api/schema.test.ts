@@ -2,23 +2,23 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   CONDITION_KEYS,
-  CONDITION_SCHEMA,
   CONDITION_STATUSES,
   DEFAULT_DURATION_SECONDS,
-  ECR_REPOSITORY_URL_PATTERN,
   MAX_DURATION_SECONDS,
   MIN_DURATION_SECONDS,
-  RESOURCE_SCHEMA,
-  ROLE_NAME_PATTERN,
-  SECRET_NAME_PATTERN,
   SECRET_TYPES,
   SPEC_KEYS,
-  SPEC_SCHEMA,
   STATUS_KEYS,
-  STATUS_SCHEMA,
-  mustMatch,
-  type JSONSchemaProps,
 } from "./schema.ts";
+import type { JSONSchemaProps } from "./schema-patterns.ts";
+import { CONDITION_SCHEMA, RESOURCE_SCHEMA, STATUS_SCHEMA } from "./status-schema.ts";
+import {
+  ECR_REPOSITORY_URL_PATTERN,
+  ROLE_NAME_PATTERN,
+  SECRET_NAME_PATTERN,
+  mustMatch,
+} from "./schema-patterns.ts";
+import { SPEC_SCHEMA } from "./spec-schema.ts";
 
 const sorted = (keys: Iterable<string>) => [...keys].sort();
 

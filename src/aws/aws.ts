@@ -22,7 +22,7 @@ export interface AssumeRoleRequest {
   region?: string;
 }
 
-/** What the engine needs from AWS; errors are AwsFailure. `signal` aborts the call (the reconcile's deadline). */
+/** What the credential steps need from AWS; errors are AwsFailure. `signal` aborts the call (the reconcile's deadline). */
 export interface AwsAccess {
   callerIdentity(signal?: AbortSignal): Promise<CallerIdentity & { arn: string }>;
   assumeRole(request: AssumeRoleRequest, signal?: AbortSignal): Promise<AwsCredentials>;
@@ -54,7 +54,7 @@ export class SdkAwsAccess implements AwsAccess {
     observer: AwsObserver = {},
     requestTimeoutMs = DEFAULT_AWS_REQUEST_TIMEOUT_MS,
   ) {
-    // Retries are the engine's (per-key backoff with jitter, behind the rate limiter), not the SDK's. Without a
+    // Retries are the work queue's (per-key backoff with jitter, behind the rate limiter), not the SDK's. Without a
     // timeout a connection that never answers would hold a worker forever; the SDK only warns about a request
     // timeout unless throwOnRequestTimeout is set.
     this.common = {

@@ -1,4 +1,4 @@
-// AWS SDK errors → a typed failure the engine can act on: which status reason, whether retrying can help, and
+// AWS SDK errors → a typed failure the credential steps can act on: which status reason, whether retrying can help, and
 // a message fit for status and events (the AWS message with anything credential-shaped removed).
 import { Reason } from "../domain/conditions.ts";
 

@@ -7,7 +7,7 @@ import type { ClusterAWSAssumeRole, NamespaceFailure } from "../api/cluster-sche
 import { selectNamespaces } from "../domain/fan-out.ts";
 import { Reason } from "../domain/conditions.ts";
 import type { Plan } from "../domain/plan.ts";
-import { apiErrorMessage, isConflict } from "../kube/errors.ts";
+import { apiErrorMessage, isConflict } from "../runtime/api-errors.ts";
 import { copyBody, credentialSetFromCopy, timesOf } from "./cluster-copies.ts";
 import type { CredentialSet } from "./cluster-copies.ts";
 import type { Cache, CachedSecret, SecretCache, SecretWriter } from "./ports.ts";

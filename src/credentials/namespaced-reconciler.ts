@@ -10,7 +10,7 @@ import { SecretAnnotation, describeCause, scheduledRefresh } from "../domain/pla
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleSessionName } from "../domain/naming.ts";
 import { roleArnOf } from "../domain/session.ts";
-import { apiErrorMessage, isConflict } from "../kube/errors.ts";
+import { apiErrorMessage, isConflict } from "../runtime/api-errors.ts";
 import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
 import { namespacedStatusReporter } from "./namespaced-status.ts";

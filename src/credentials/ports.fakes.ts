@@ -1,4 +1,4 @@
-// In-memory fakes of the engine's ports for its unit tests (not part of the build): a Kubernetes object store behind the Cache and writer
+// In-memory fakes of the credential ports for its unit tests (not part of the build): a Kubernetes object store behind the Cache and writer
 // ports (resourceVersions, 404/409 like the API server), recorded events, and scripted AWS answers.
 import type { V1Secret } from "@kubernetes/client-node";
 import { pino } from "pino";

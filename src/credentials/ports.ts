@@ -1,4 +1,4 @@
-// The small interfaces the engine works through: informer caches, Secret and status writes, events, AWS and
+// The small interfaces the credential reconcilers work through: informer caches, Secret and status writes, events, AWS and
 // metrics. The adapters in src/kube and src/aws implement them; unit tests use in-memory fakes. Every call that
 // leaves the process takes the reconcile's AbortSignal, so a reconcile's deadline bounds it.
 import type { V1Secret } from "@kubernetes/client-node";

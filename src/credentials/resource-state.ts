@@ -1,5 +1,5 @@
-// The engine's in-memory state, one record per resource (kopf keeps one "memory" per object): created on first
-// sight, reset when the spec changes, dropped when the resource is deleted. Nothing else in the engine keeps
+// The credential reconcilers' in-memory state, one record per resource (kopf keeps one "memory" per object): created on first
+// sight, reset when the spec changes, dropped when the resource is deleted. Nothing else in credentials/ keeps
 // per-resource maps, so nothing can outlive its resource.
 import type { CachedSecret } from "./ports.ts";
 

@@ -1,4 +1,4 @@
-// The engine's view of Secrets: the one a resource names (from the cache, from our own latest write while the cache
+// The credential reconcilers' view of Secrets: the one a resource names (from the cache, from our own latest write while the cache
 // lags, or read live when the name may be taken outside the label-filtered cache), writes that keep that view
 // current, and the other Secrets a resource owns (through the cache's owner index). Every Secret the view holds is
 // a CachedSecret — metadata plus the hash of its data — so no credentials stay in memory after a write; drift is
@@ -9,7 +9,7 @@ import type { AWSAssumeRole } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { SecretAnnotation } from "../domain/plan.ts";
 import type { ObservedSecret } from "../domain/plan.ts";
-import { isConflict } from "../kube/errors.ts";
+import { isConflict } from "../runtime/api-errors.ts";
 import { leanMetadata } from "../kube/projection.ts";
 import { dataHash } from "../runtime/content-hash.ts";
 import { OWNER_INDEX } from "./ports.ts";

@@ -10,7 +10,7 @@ import { earliestEcrToken, ecrTokenRegions } from "../domain/ecr-logins.ts";
 import type { EcrLogin } from "../domain/ecr-logins.ts";
 import { expirationProblem, secretExpirationTime } from "../domain/schedule.ts";
 import { fallbackDuration, isDurationRejection, requestedDuration, roleArnOf } from "../domain/session.ts";
-import { apiErrorMessage } from "../kube/errors.ts";
+import { apiErrorMessage } from "../runtime/api-errors.ts";
 import { temporaryError, terminalError } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
 import type { AssumeRoleRequest, AwsAccess } from "./ports.ts";

@@ -1,5 +1,5 @@
 // What the operator should do for one AWSAssumeRole, given the Secret it found: keep it and wait, refresh
-// credentials (and why), or stay away because the Secret belongs to someone else. Pure: the engine passes in the
+// credentials (and why), or stay away because the Secret belongs to someone else. Pure: the reconcilers passes in the
 // time and the hashes it computed.
 import type { SecretType } from "../api/schema.ts";
 import { expectedSecretType } from "./render.ts";

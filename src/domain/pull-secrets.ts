@@ -1,5 +1,5 @@
 // Which imagePullSecrets a ServiceAccount should have: from what it has, the record of the entries the operator
-// added (an annotation on the ServiceAccount, per owner) and the Secret one owner wants there. Pure: the engine
+// added (an annotation on the ServiceAccount, per owner) and the Secret one owner wants there. Pure: the wiring
 // reads the ServiceAccount and writes the answer back. An entry the operator did not add is never removed, and
 // entries of other Secrets are never touched.
 import { PREFIX } from "./plan.ts";

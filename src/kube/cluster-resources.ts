@@ -1,9 +1,9 @@
-// ClusterAWSAssumeRole access for the engine: its informer's path and status writes (merge patch on the status
+// ClusterAWSAssumeRole access for the operator: its informer's path and status writes (merge patch on the status
 // subresource of the cluster-scoped object, so spec and metadata are never touched).
 import { CLUSTER_PLURAL } from "../api/cluster-schema.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import type { KubeClient } from "./client.ts";
-import { isNotFound } from "./errors.ts";
+import { isNotFound } from "../runtime/api-errors.ts";
 
 export class ClusterAWSAssumeRoleClient {
   static readonly path = `/apis/${GROUP}/${VERSION}/${CLUSTER_PLURAL}`;

@@ -1,6 +1,6 @@
 // Lean metadata for the caches (the idea of controller-runtime's cache transforms): every cached object loses
 // metadata.managedFields, kubectl's last-applied annotation (often larger than the rest of the object) and the
-// metadata fields reconcile never reads. The engine's Secret projection (secret-view.ts) builds on it.
+// metadata fields reconcile never reads. The credential reconcilers' Secret projection (secret-view.ts) builds on it.
 import type { V1ObjectMeta, V1OwnerReference } from "@kubernetes/client-node";
 
 export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";

@@ -1,8 +1,8 @@
-// AWSAssumeRole access for the engine: the informer's path and status writes (merge patch on the status
+// AWSAssumeRole access for the operator: the informer's path and status writes (merge patch on the status
 // subresource, so spec and metadata are never touched, with a deadline).
 import { GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import type { KubeClient } from "./client.ts";
-import { isNotFound } from "./errors.ts";
+import { isNotFound } from "../runtime/api-errors.ts";
 
 export class AWSAssumeRoleClient {
   private readonly client: KubeClient;

@@ -1,9 +1,9 @@
-// Secret writes for the engine: create, replace with optimistic concurrency, delete with a UID precondition, and
+// Secret writes for the credential reconcilers: create, replace with optimistic concurrency, delete with a UID precondition, and
 // a live read for names the label-filtered cache cannot see. Decisions about what to write live elsewhere. Every
 // request has a deadline: the caller's signal and the client's per-request timeout.
 import type { V1Secret } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
-import { isNotFound } from "./errors.ts";
+import { isNotFound } from "../runtime/api-errors.ts";
 
 const secretsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
 const secretPath = (namespace: string, name: string) =>

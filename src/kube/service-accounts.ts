@@ -1,13 +1,13 @@
 // ServiceAccount access for the imagePullSecrets wiring: the lean projection its caches keep, live reads, and
 // merge patches guarded by resourceVersion; plus finalizer patches on both resource kinds. Decisions live in the
-// engine (service-account-wiring.ts) and the domain (pull-secrets.ts).
+// ServiceAccount wiring (features/service-accounts/) and the domain (pull-secrets.ts).
 import type { V1ServiceAccount, V1ServiceAccountList } from "@kubernetes/client-node";
 import { CLUSTER_PLURAL } from "../api/cluster-schema.ts";
 import { GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import { WIRED_ANNOTATION, WIRED_LABEL, WIRED_LABEL_VALUE } from "../domain/pull-secrets.ts";
 import type { PullSecretRef } from "../domain/pull-secrets.ts";
 import type { KubeClient } from "./client.ts";
-import { isNotFound } from "./errors.ts";
+import { isNotFound } from "../runtime/api-errors.ts";
 
 export const WIRED_SELECTOR = `${WIRED_LABEL}=${WIRED_LABEL_VALUE}`;
 

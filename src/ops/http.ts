@@ -4,7 +4,7 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { Registry } from "prom-client";
-import { parseBindAddress } from "../config.ts";
+import { parseBindAddress } from "./bind-address.ts";
 
 export interface HealthSource {
   synced(): boolean;

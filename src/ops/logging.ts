@@ -1,4 +1,4 @@
-// JSON logs (pino), one line per event. Credentials never reach a log line: the engine does not log them, and the
+// JSON logs (pino), one line per event. Credentials never reach a log line: the operator does not log them, and the
 // redaction below is a second line of defence for fields that could hold them.
 import { pino } from "pino";
 import type { Logger } from "pino";

@@ -1,4 +1,4 @@
-// Content hashes the engine compares and writes into annotations (spec-hash, data-hash): SHA-256 of canonical
+// Content hashes the operator compares and writes into annotations (spec-hash, data-hash): SHA-256 of canonical
 // JSON, so the same content hashes the same whatever the order of its object keys.
 import { createHash } from "node:crypto";
 

@@ -6,7 +6,7 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { KubeClient } from "../kube/client.ts";
-import { isConflict } from "../kube/errors.ts";
+import { isConflict } from "./api-errors.ts";
 
 /** A Lease as the API sends it: times are strings (MicroTime, RFC 3339 with microseconds). */
 type Lease = Omit<V1Lease, "spec"> & {

@@ -16,7 +16,7 @@ import {
   workloadProjection,
 } from "../../domain/rollout-restart.ts";
 import type { CachedWorkload } from "../../domain/rollout-restart.ts";
-import { apiErrorMessage, isConflict, isForbidden } from "../../kube/errors.ts";
+import { apiErrorMessage, isConflict, isForbidden } from "../../runtime/api-errors.ts";
 import type { CachedSecret, Cache, EventSink } from "../../credentials/ports.ts";
 import { keyOf, parseKey } from "../../runtime/object-key.ts";
 import type { Reconciler } from "../../runtime/reconciler.ts";

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import { Reason } from "../../domain/conditions.ts";
 import { SERVICE_ACCOUNTS_FINALIZER } from "../../domain/pull-secrets.ts";
-import { apiErrorMessage, isForbidden } from "../../kube/errors.ts";
+import { apiErrorMessage, isForbidden } from "../../runtime/api-errors.ts";
 import type { EventSink } from "../../credentials/ports.ts";
 import type { PrimaryChange } from "../../runtime/controller.ts";
 import { keyOf, parseKey } from "../../runtime/object-key.ts";

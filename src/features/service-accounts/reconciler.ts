@@ -15,7 +15,7 @@ import {
   parseRecord,
   wirePullSecret,
 } from "../../domain/pull-secrets.ts";
-import { apiErrorMessage, isConflict, isForbidden, isNotFound } from "../../kube/errors.ts";
+import { apiErrorMessage, isConflict, isForbidden, isNotFound } from "../../runtime/api-errors.ts";
 import type { CachedServiceAccount } from "../../kube/service-accounts.ts";
 import { selectedNamespaces } from "../../credentials/cluster-fan-out.ts";
 import type { Cache } from "../../credentials/ports.ts";

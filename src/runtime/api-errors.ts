@@ -1,8 +1,7 @@
-// Classifies Kubernetes API errors by HTTP status, so callers decide on conflicts and absence without parsing text.
-import { KubeApiError } from "./client.ts";
+// The errors the Kubernetes port throws, classified by HTTP status: callers decide on conflicts, absence and refusals
+// without parsing text or knowing the transport (src/kube's errors carry `statusCode`; client-node's carry `code`).
 
 export function statusCode(err: unknown): number | undefined {
-  if (err instanceof KubeApiError) return err.statusCode;
   const code =
     (err as { code?: unknown; statusCode?: unknown } | null)?.statusCode ?? (err as { code?: unknown })?.code;
   return typeof code === "number" ? code : undefined;
