@@ -170,6 +170,27 @@ describe("fromKubeconfigFiles", () => {
     const c = fromKubeconfigFiles([file]);
     assert.equal(await c.authorization?.(), "Bearer from-exec");
   });
+
+  it("refuses an exec or auth-provider user when client-node is not installed, naming the package to add", () => {
+    // A package name that resolves nowhere stands for client-node left out (npm ci --omit=optional, the image).
+    const missing = "@kubernetes/client-node-not-installed";
+    for (const user of [
+      `{ exec: { apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Never } }`,
+      `{ auth-provider: { name: oidc } }`,
+    ]) {
+      const file = write("needs-client-node", withUser(user));
+      assert.throws(
+        () => loadConnection({ env: { KUBECONFIG: file }, clientNode: missing }),
+        (err: Error) =>
+          err.message.includes(
+            `user u: ${user.includes("exec") ? "exec" : "auth-provider"} needs the package ${missing}`,
+          ) && err.message.includes(`npm install ${missing}`),
+      );
+    }
+    // Users that need nothing beyond the operator still load without it.
+    const token = write("token-user", withUser(`{ token: t }`));
+    assert.equal(loadConnection({ env: { KUBECONFIG: token }, clientNode: missing }).server, "https://h:1");
+  });
 });
 
 describe("loadConnection", () => {

@@ -6,7 +6,9 @@
 // Static kubeconfig credentials — a token, a token file, a client certificate and key (inline or files, files
 // relative to the kubeconfig), basic auth — are read here. A user with an `exec` plugin or an `auth-provider`
 // (EKS's `aws eks get-token`, OIDC, GKE) is handed to @kubernetes/client-node's KubeConfig, loaded only then, which
-// runs the plugin and caches its credential; see client.ts for why the operator does not load it otherwise.
+// runs the plugin and caches its credential; see client.ts for why the operator does not load it otherwise. It is an
+// optional dependency that the container image leaves out (in a Pod the operator uses its service account): without
+// it such a kubeconfig is refused when it is read, with the package to add.
 // Impersonation (`as`, `as-uid`, `as-groups`, `as-user-extra`) becomes Impersonate-* headers (impersonation.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -17,6 +19,8 @@ import type { Connection, TlsSource } from "./client.ts";
 import type { Impersonation } from "./impersonation.ts";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+/** The optional package that runs exec plugins and auth providers. */
+export const CLIENT_NODE = "@kubernetes/client-node";
 const TOKEN_FILE_RELOAD_MS = 60_000;
 
 export interface LoadOptions {
@@ -24,6 +28,8 @@ export interface LoadOptions {
   home?: string;
   /** Where the Pod's service account is mounted (tests). */
   serviceAccountDir?: string;
+  /** The package that runs exec plugins and auth providers (tests: one that is not installed). */
+  clientNode?: string;
 }
 
 /** The connection the operator uses, from KUBECONFIG, ~/.kube/config or the Pod's service account. */
@@ -33,7 +39,7 @@ export function loadConnection(o: LoadOptions = {}): Connection {
     ? env.KUBECONFIG.split(delimiter).filter(Boolean)
     : [join(o.home ?? homedir(), ".kube", "config")];
   const present = files.filter((f) => existsSync(f));
-  if (present.length > 0) return fromKubeconfigFiles(present);
+  if (present.length > 0) return fromKubeconfigFiles(present, o.clientNode);
   if (env.KUBECONFIG) throw new Error(`KUBECONFIG names no file that exists: ${env.KUBECONFIG}`);
   if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT)
     return inCluster(env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT, o.serviceAccountDir);
@@ -98,7 +104,7 @@ interface RawKubeconfig {
 }
 
 /** The current context of these kubeconfig files, merged as kubectl merges them. */
-export function fromKubeconfigFiles(files: string[]): Connection {
+export function fromKubeconfigFiles(files: string[], clientNode = CLIENT_NODE): Connection {
   const clusters = new Map<string, { value: RawCluster; dir: string }>();
   const users = new Map<string, { value: RawUser; dir: string }>();
   const contexts = new Map<string, RawContext>();
@@ -143,7 +149,7 @@ export function fromKubeconfigFiles(files: string[]): Connection {
       cluster.value["certificate-authority"],
       cluster.dir,
     ),
-    ...(user ? userSettings(user.value, user.dir, files) : {}),
+    ...(user ? userSettings(user.value, user.dir, files, clientNode, `${where}: user ${context.user}`) : {}),
     ...(user ? impersonation(user.value, `${where}: user ${context.user}`) : {}),
   };
 }
@@ -178,13 +184,24 @@ function impersonation(user: RawUser, where: string): { impersonate?: Impersonat
   };
 }
 
-function userSettings(user: RawUser, dir: string, files: string[]): Partial<Connection> {
+function userSettings(
+  user: RawUser,
+  dir: string,
+  files: string[],
+  clientNode: string,
+  where: string,
+): Partial<Connection> {
   const tls = {
     ...source("cert", user["client-certificate-data"], user["client-certificate"], dir),
     ...source("key", user["client-key-data"], user["client-key"], dir),
   };
-  if (user.exec !== undefined || user["auth-provider"] !== undefined)
-    return { ...tls, authorization: delegatedAuthorization(files) };
+  if (user.exec !== undefined || user["auth-provider"] !== undefined) {
+    requireInstalled(
+      clientNode,
+      `kubeconfig ${where}: ${user.exec !== undefined ? "exec" : "auth-provider"}`,
+    );
+    return { ...tls, authorization: delegatedAuthorization(files, clientNode) };
+  }
   if (user.tokenFile) return { ...tls, authorization: bearerFromFile(resolve(dir, user.tokenFile)) };
   if (user.token) {
     const header = `Bearer ${user.token}`;
@@ -233,21 +250,41 @@ export function bearerFromFile(
   };
 }
 
+/**
+ * Refuses, when the kubeconfig is read rather than at the first request, a user that needs the optional package
+ * when it is not installed (the container image leaves it out).
+ */
+function requireInstalled(pkg: string, what: string): void {
+  try {
+    import.meta.resolve(pkg);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw err;
+    throw new Error(
+      `${what} needs the package ${pkg}, an optional dependency that is not installed here (the container image ` +
+        `leaves it out: in a Pod the operator uses its service account). Add it next to the operator ` +
+        `(npm install ${pkg}, or npm ci without --omit=optional), or use a kubeconfig with a token or a client certificate`,
+      { cause: err },
+    );
+  }
+}
+
 /** Authorization from client-node's KubeConfig (exec plugins, auth providers), imported on first use. */
-function delegatedAuthorization(files: string[]): () => Promise<string | undefined> {
+function delegatedAuthorization(files: string[], clientNode: string): () => Promise<string | undefined> {
   let loaded:
     Promise<{ applyToHTTPSOptions(o: { headers?: Record<string, unknown> }): Promise<void> }> | undefined;
   return async () => {
-    loaded ??= import("@kubernetes/client-node").then(({ KubeConfig }) => {
-      const kc = new KubeConfig();
-      kc.loadFromFile(files[0]!);
-      for (const more of files.slice(1)) {
-        const other = new KubeConfig();
-        other.loadFromFile(more);
-        kc.mergeConfig(other, true);
-      }
-      return kc;
-    });
+    loaded ??= (import(clientNode) as Promise<typeof import("@kubernetes/client-node")>).then(
+      ({ KubeConfig }) => {
+        const kc = new KubeConfig();
+        kc.loadFromFile(files[0]!);
+        for (const more of files.slice(1)) {
+          const other = new KubeConfig();
+          other.loadFromFile(more);
+          kc.mergeConfig(other, true);
+        }
+        return kc;
+      },
+    );
     const options: { headers?: Record<string, unknown> } = { headers: {} };
     await (await loaded).applyToHTTPSOptions(options);
     const header = options.headers?.Authorization ?? options.headers?.authorization;
