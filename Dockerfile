@@ -14,14 +14,14 @@ FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # All dependencies, including the devDependency `node` (its install script fetches the Node binary that npm scripts
-# run) and the optional @kubernetes/client-node (its types).
+# run) and @kubernetes/client-node (its types).
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# Production dependencies only: no devDependencies, no optional ones (client-node serves exec/auth-provider
-# kubeconfigs, out of cluster), no install scripts; all of them plain JavaScript, so any platform's install serves.
+# Production dependencies only: no devDependencies (among them client-node, which serves
+# exec/auth-provider kubeconfigs out of cluster), no install scripts; all of them plain JavaScript, so any platform's install serves.
 # The SBOM is made from the lock file (npm sbom refuses an installed tree whose devDependencies are missing, even with
 # --omit=dev) with the same omissions, so it lists what node_modules holds; npm then names the root component after
 # its folder, hence a folder with the package's name.

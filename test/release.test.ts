@@ -217,7 +217,7 @@ test("scripts/release --dry-run makes the image archive, its SBOM and the chart,
   assert.ok(a.paths.has("app/node_modules/pino/package.json"), "the production dependencies are installed");
   assert.ok(
     ![...a.paths].some((p) => p.startsWith("app/node_modules/@kubernetes/")),
-    "@kubernetes/client-node (optional) is left out",
+    "@kubernetes/client-node (a devDependency) is left out",
   );
 
   // The SBOM beside the image is the one inside it, and lists exactly the packages node_modules holds.

@@ -172,7 +172,7 @@ describe("fromKubeconfigFiles", () => {
   });
 
   it("refuses an exec or auth-provider user when client-node is not installed, naming the package to add", () => {
-    // A package name that resolves nowhere stands for client-node left out (npm ci --omit=optional, the image).
+    // A package name that resolves nowhere stands for client-node left out (npm ci --omit=dev, the image).
     const missing = "@kubernetes/client-node-not-installed";
     for (const user of [
       `{ exec: { apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Never } }`,

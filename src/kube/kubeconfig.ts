@@ -6,8 +6,8 @@
 // Static kubeconfig credentials — a token, a token file, a client certificate and key (inline or files, files
 // relative to the kubeconfig), basic auth — are read here. A user with an `exec` plugin or an `auth-provider`
 // (EKS's `aws eks get-token`, OIDC, GKE) is handed to @kubernetes/client-node's KubeConfig, loaded only then, which
-// runs the plugin and caches its credential; see client.ts for why the operator does not load it otherwise. It is an
-// optional dependency that the container image leaves out (in a Pod the operator uses its service account): without
+// runs the plugin and caches its credential; see client.ts for why the operator does not load it otherwise. It is a
+// development dependency that the container image leaves out (in a Pod the operator uses its service account): without
 // it such a kubeconfig is refused when it is read, with the package to add.
 // Impersonation (`as`, `as-uid`, `as-groups`, `as-user-extra`) becomes Impersonate-* headers (impersonation.ts).
 import { existsSync, readFileSync } from "node:fs";
@@ -19,7 +19,7 @@ import type { Connection, TlsSource } from "./client.ts";
 import type { Impersonation } from "./impersonation.ts";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
-/** The optional package that runs exec plugins and auth providers. */
+/** The package that runs exec plugins and auth providers (a devDependency; not in the image). */
 export const CLIENT_NODE = "@kubernetes/client-node";
 const TOKEN_FILE_RELOAD_MS = 60_000;
 
@@ -251,7 +251,7 @@ export function bearerFromFile(
 }
 
 /**
- * Refuses, when the kubeconfig is read rather than at the first request, a user that needs the optional package
+ * Refuses, when the kubeconfig is read rather than at the first request, a user that needs that package
  * when it is not installed (the container image leaves it out).
  */
 function requireInstalled(pkg: string, what: string): void {
@@ -260,9 +260,9 @@ function requireInstalled(pkg: string, what: string): void {
   } catch (err) {
     if ((err as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw err;
     throw new Error(
-      `${what} needs the package ${pkg}, an optional dependency that is not installed here (the container image ` +
+      `${what} needs the package ${pkg}, which is not installed here (the container image ` +
         `leaves it out: in a Pod the operator uses its service account). Add it next to the operator ` +
-        `(npm install ${pkg}, or npm ci without --omit=optional), or use a kubeconfig with a token or a client certificate`,
+        `(npm install ${pkg}, or npm ci without --omit=dev), or use a kubeconfig with a token or a client certificate`,
       { cause: err },
     );
   }
