@@ -27,8 +27,8 @@ export const SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
 export interface SharedCachesOptions {
   informers: Informers;
-  /** Namespaces to watch; empty = all. */
-  namespaces: readonly string[];
+  /** Namespaces to watch (--namespaces); empty = all. */
+  watchedNamespaces: readonly string[];
   namespacePermissions: boolean;
   clusterAssumeRoles?: boolean;
 }
@@ -36,12 +36,12 @@ export interface SharedCachesOptions {
 export class SharedCaches {
   readonly resources: InformerGroup<AWSAssumeRole>;
   readonly secrets: InformerGroup<CachedSecret>;
-  readonly namespaces: InformerGroup<V1Namespace> | undefined;
+  readonly namespaceCache: InformerGroup<V1Namespace> | undefined;
   readonly clusterResources: InformerGroup<ClusterAWSAssumeRole> | undefined;
 
   constructor(options: SharedCachesOptions) {
     const { informers } = options;
-    const scopes = options.namespaces;
+    const scopes = options.watchedNamespaces;
     this.resources = new InformerGroup<AWSAssumeRole>({
       informers,
       scopes,
@@ -64,7 +64,7 @@ export class SharedCaches {
       }),
     });
     // Each setting that reads Namespaces builds the cache; none of them switches another on by it.
-    this.namespaces =
+    this.namespaceCache =
       options.namespacePermissions || options.clusterAssumeRoles
         ? new InformerGroup<V1Namespace>({
             informers,
@@ -94,7 +94,7 @@ export class SharedCaches {
     await Promise.all([
       this.resources.start(),
       this.secrets.start(),
-      this.namespaces?.start(),
+      this.namespaceCache?.start(),
       this.clusterResources?.start(),
     ]);
   }
@@ -102,7 +102,7 @@ export class SharedCaches {
   stop(): void {
     this.resources.stop();
     this.secrets.stop();
-    this.namespaces?.stop();
+    this.namespaceCache?.stop();
     this.clusterResources?.stop();
   }
 
@@ -111,7 +111,7 @@ export class SharedCaches {
     return [
       ...this.resources.informers,
       ...this.secrets.informers,
-      ...(this.namespaces?.informers ?? []),
+      ...(this.namespaceCache?.informers ?? []),
       ...(this.clusterResources?.informers ?? []),
     ];
   }

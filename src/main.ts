@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const controller: Operator = new Operator({
     client,
     logger,
-    namespaces: config.namespaces,
+    watchedNamespaces: config.namespaces,
     concurrency: config.maxConcurrentReconciles,
     backoff: { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
     stallAfterMs: config.watchStallSeconds * 1000,

@@ -41,8 +41,8 @@ export interface OperatorOptions extends Omit<
 > {
   client: KubeClient;
   logger: Logger;
-  /** Namespaces to watch; empty = all. */
-  namespaces: string[];
+  /** Namespaces to watch (--namespaces); empty = all. */
+  watchedNamespaces: string[];
   concurrency: number;
   backoff: { baseMs: number; maxMs: number };
   stallAfterMs: number;
@@ -76,7 +76,7 @@ export class Operator {
   private readonly resources: InformerGroup<AWSAssumeRole>;
   private readonly clusterResources: InformerGroup<ClusterAWSAssumeRole> | undefined;
   private readonly secrets: InformerGroup<CachedSecret>;
-  private readonly namespaces: InformerGroup<V1Namespace> | undefined;
+  private readonly namespaceCache: InformerGroup<V1Namespace> | undefined;
   private readonly logger: Logger;
   private readonly stallAfterMs: number;
   private readonly caches: SharedCaches;
@@ -99,7 +99,7 @@ export class Operator {
     this.caches = caches;
     this.resources = caches.resources;
     this.secrets = caches.secrets;
-    this.namespaces = caches.namespaces;
+    this.namespaceCache = caches.namespaceCache;
     this.clusterResources = caches.clusterResources;
 
     // Features first: they see a Secret event before any echo check (our own write is what restarts follow).
@@ -107,7 +107,7 @@ export class Operator {
     this.secrets.subscribe((s, type) => {
       for (const f of this.features) f.secretChanged(s, type === "delete");
     });
-    this.namespaces?.subscribe(() => {
+    this.namespaceCache?.subscribe(() => {
       for (const f of this.features) f.namespaceChanged();
     });
     const toFeatures = (owner: Owner, change: PrimaryChange) => {
@@ -117,7 +117,7 @@ export class Operator {
     this.reconciler = new Reconciler({
       ...options,
       // The cache is only where the annotation is read; options.namespacePermissions alone decides whether it applies.
-      ...(this.namespaces ? { namespaceCache: this.namespaces } : {}),
+      ...(this.namespaceCache ? { namespaceCache: this.namespaceCache } : {}),
       resources: this.resources,
       secrets: this.secrets,
       statusWriter: new AWSAssumeRoleClient(options.client),
@@ -148,9 +148,9 @@ export class Operator {
       .run(reconciler);
     // The annotation matters to namespaced resources only with --namespace-permissions (the Namespace cache may
     // exist for --cluster-assume-roles alone).
-    if (options.namespacePermissions && this.namespaces) {
+    if (options.namespacePermissions && this.namespaceCache) {
       const permittedRoles = new PermittedRolesWatch();
-      this.namespaced.watches(this.namespaces, (n, type) => {
+      this.namespaced.watches(this.namespaceCache, (n, type) => {
         const name = n.metadata?.name ?? "";
         // The namespace controller deletes a namespace's contents before the namespace: nothing to requeue.
         if (type === "delete") {
@@ -171,16 +171,16 @@ export class Operator {
     controllerOptions: Omit<ConstructorParameters<typeof Controller>[0], "name" | "concurrency">,
     toFeatures: (owner: Owner, change: PrimaryChange) => void,
   ): Controller<ClusterAWSAssumeRole> | undefined {
-    const { clusterResources, namespaces } = this;
-    if (!clusterResources || !namespaces) return undefined;
+    const { clusterResources, namespaceCache } = this;
+    if (!clusterResources || !namespaceCache) return undefined;
     const reconciler = new ClusterReconciler({
       ...options,
       // One reconcile writes many copies: as many at once as the worker pool would reconcile resources.
       writeConcurrency: options.concurrency,
       resources: clusterResources,
       secrets: this.secrets,
-      namespaces,
-      watchedNamespaces: options.namespaces,
+      namespaceCache,
+      watchedNamespaces: options.watchedNamespaces,
       statusWriter: new ClusterAWSAssumeRoleClient(options.client),
       ...(options.clusterObserver ? { observer: options.clusterObserver } : {}),
     });
@@ -206,7 +206,7 @@ export class Operator {
       .run(reconciler);
     // A namespace that starts or stops matching a selector is served or cleaned up within seconds: no polling.
     const namespaceHashes = new Map<string, string>();
-    controller.watches(namespaces, (n, type) => {
+    controller.watches(namespaceCache, (n, type) => {
       const name = n.metadata?.name ?? "";
       if (type === "delete") {
         namespaceHashes.delete(name);
@@ -236,8 +236,8 @@ export class Operator {
             ...owners,
             ...common,
             informers,
-            namespaces: this.namespaces,
-            watchedNamespaces: options.namespaces,
+            namespaceCache: this.namespaceCache,
+            watchedNamespaces: options.watchedNamespaces,
             writer,
           })
         : new ServiceAccountsDisabled({ ...owners, ...common, writer }),
@@ -254,7 +254,7 @@ export class Operator {
           ...owners,
           ...common,
           informers,
-          watchedNamespaces: options.namespaces,
+          watchedNamespaces: options.watchedNamespaces,
           workloadPath,
           secrets: this.secrets,
           writer: new WorkloadClient(options.client),

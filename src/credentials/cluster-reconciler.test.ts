@@ -53,7 +53,7 @@ function setup(options: Partial<ClusterReconcilerOptions> = {}) {
     new ClusterReconciler({
       resources,
       secrets: secrets.cache,
-      namespaces,
+      namespaceCache: namespaces,
       secretWriter: secrets.writer,
       statusWriter: resources,
       events,

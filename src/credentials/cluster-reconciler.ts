@@ -39,7 +39,7 @@ import type { StatusReporter, StatusTimes } from "./status.ts";
 
 export interface ClusterReconcilerOptions extends CredentialOptions {
   resources: Cache<ClusterAWSAssumeRole>;
-  namespaces: Cache<V1Namespace>;
+  namespaceCache: Cache<V1Namespace>;
   statusWriter: ClusterStatusWriter;
   /** Watched namespaces (--namespaces); empty = all. Copies go only to selected namespaces among these. */
   watchedNamespaces: readonly string[];
@@ -140,10 +140,10 @@ export class ClusterReconciler {
     }
     const specHash = hashSpec(resource, checked.tags);
 
-    const selected = selectedNamespaces(this.options.namespaces, this.watched, resource);
+    const selected = selectedNamespaces(this.options.namespaceCache, this.watched, resource);
     const { permitted, denied } =
       this.options.namespacePermissions && selected.length > 0
-        ? permittedNamespaces(this.options.namespaces, {
+        ? permittedNamespaces(this.options.namespaceCache, {
             selected,
             roleArn: roleArnOf(spec, await this.source.identity()),
             identity: await this.source.identity(),

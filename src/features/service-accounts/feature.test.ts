@@ -89,7 +89,7 @@ describe("service account wiring", () => {
     const wiring = new ServiceAccountWiring({
       ...common(writer, current),
       informers: informers.port,
-      namespaces: undefined,
+      namespaceCache: undefined,
       watchedNamespaces: [],
     });
     wiring.startCaches();
@@ -122,7 +122,7 @@ describe("service account wiring", () => {
       ...base,
       cache,
       writes: new OwnerWrites(writer, base.events),
-      namespaces: undefined,
+      namespaceCache: undefined,
       watchedNamespaces: [],
     });
     const signal = new AbortController().signal;

@@ -19,7 +19,7 @@ import { WiringReconciler } from "./reconciler.ts";
 
 export interface ServiceAccountWiringOptions extends OwnerCaches {
   informers: Informers;
-  namespaces: Cache<V1Namespace> | undefined;
+  namespaceCache: Cache<V1Namespace> | undefined;
   /** Watched namespaces (--namespaces); empty = all. */
   watchedNamespaces: readonly string[];
   writer: ServiceAccountWriter;

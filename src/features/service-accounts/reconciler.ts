@@ -34,7 +34,7 @@ export interface WiringReconcilerOptions extends OwnerCaches {
   cache: ServiceAccountCache;
   writer: ServiceAccountWriter;
   writes: OwnerWrites;
-  namespaces: Cache<V1Namespace> | undefined;
+  namespaceCache: Cache<V1Namespace> | undefined;
   /** Watched namespaces (--namespaces); empty = all. */
   watchedNamespaces: readonly string[];
   logger: Logger;
@@ -256,8 +256,8 @@ export class WiringReconciler implements Reconciler {
 
   private targetNamespaces(resource: Owner): string[] {
     if (kindOf(resource) === KIND) return [resource.metadata.namespace!];
-    if (!this.options.clusterResources || !this.options.namespaces) return [];
-    return selectedNamespaces(this.options.namespaces, this.watched, resource as ClusterAWSAssumeRole);
+    if (!this.options.clusterResources || !this.options.namespaceCache) return [];
+    return selectedNamespaces(this.options.namespaceCache, this.watched, resource as ClusterAWSAssumeRole);
   }
 }
 
