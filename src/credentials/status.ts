@@ -3,7 +3,11 @@
 // written after the reconcile's deadline has passed; a Warning event per change of problem, never one per retry.
 // Each kind says only how its status is built and read back (namespaced-status.ts, cluster-status.ts).
 import type { Logger } from "pino";
-import type { Condition } from "../api/schema.ts";
+import type { AWSAssumeRoleStatus, Condition } from "../api/schema.ts";
+
+/** The status fields that hold the credentials' times (the same in both kinds' status). */
+type StatusTimesKey =
+  "roleArn" | "expirationTime" | "lastRefreshTime" | "nextRefreshTime" | "effectiveDurationSeconds";
 import { readyCondition, setCondition } from "../domain/conditions.ts";
 import type { Reason } from "../domain/conditions.ts";
 import { canonicalJson } from "../runtime/content-hash.ts";
@@ -139,13 +143,7 @@ export function readyMessage(
 /** The times fields of a status: those the report has, else (when `keep`) the current ones, as RFC 3339. */
 export function statusTimes(
   times: StatusTimes,
-  current: {
-    roleArn?: string;
-    expirationTime?: string;
-    lastRefreshTime?: string;
-    nextRefreshTime?: string;
-    effectiveDurationSeconds?: number;
-  },
+  current: Pick<AWSAssumeRoleStatus, StatusTimesKey>,
   keep: boolean,
 ): {
   roleArn: string | undefined;
@@ -165,16 +163,9 @@ export function statusTimes(
 }
 
 /** The fields both kinds' status has, as read back: absent fields undefined. */
-export function normaliseCommon(s: {
-  conditions?: Condition[];
-  observedGeneration?: number;
-  roleArn?: string;
-  secretName?: string;
-  expirationTime?: string;
-  lastRefreshTime?: string;
-  nextRefreshTime?: string;
-  effectiveDurationSeconds?: number;
-}) {
+export function normaliseCommon(
+  s: Pick<AWSAssumeRoleStatus, StatusTimesKey | "conditions" | "observedGeneration" | "secretName">,
+) {
   return {
     observedGeneration: s.observedGeneration,
     roleArn: s.roleArn,
