@@ -59,8 +59,21 @@ describe("parseConfig defaults", () => {
       rolloutRestartMinSeconds: 120,
       sessionTags: false,
       clusterName: "",
+      podIdentity: false,
+      podIdentityBindAddress: ":9443",
+      podIdentityAgent: "aws-pod-identity/aws-pod-identity-agent",
+      podIdentityService: "aws-assume-role-operator-pod-identity",
+      podIdentityWebhook: "aws-assume-role-operator",
+      podIdentityTlsSecret: "aws-assume-role-operator-pod-identity-tls",
+      podIdentityCaConfigMap: "aws-pod-identity-ca",
+      podIdentityCertDir: "",
       logLevel: "info",
     } satisfies Config);
+  });
+
+  test("--pod-identity-agent must be namespace/serviceaccount", () => {
+    assert.throws(() => config(["--pod-identity-agent", "agent"]), /namespace\/serviceaccount/);
+    assert.equal(config(["--pod-identity-agent", "ns/sa"]).podIdentityAgent, "ns/sa");
   });
 
   test("the Lease lives in the pod's namespace when POD_NAMESPACE is set", () => {

@@ -38,6 +38,14 @@ export interface Config {
   rolloutRestartMinSeconds: number;
   sessionTags: boolean;
   clusterName: string;
+  podIdentity: boolean;
+  podIdentityBindAddress: string;
+  podIdentityAgent: string;
+  podIdentityService: string;
+  podIdentityWebhook: string;
+  podIdentityTlsSecret: string;
+  podIdentityCaConfigMap: string;
+  podIdentityCertDir: string;
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
@@ -135,6 +143,11 @@ function validate(c: Config): void {
       `--log-level must be debug, info, warn or error, not ${JSON.stringify(c.logLevel)}`,
     );
   }
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(c.podIdentityAgent)) {
+    throw new ConfigError(
+      `--pod-identity-agent must be namespace/serviceaccount, not ${JSON.stringify(c.podIdentityAgent)}`,
+    );
+  }
   for (const ns of c.namespaces) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns))
       throw new ConfigError(`--namespaces: ${JSON.stringify(ns)} is not a namespace name`);
@@ -142,6 +155,7 @@ function validate(c: Config): void {
   for (const [name, address] of [
     ["metrics-bind-address", c.metricsBindAddress],
     ["health-probe-bind-address", c.healthProbeBindAddress],
+    ["pod-identity-bind-address", c.podIdentityBindAddress],
   ] as const) {
     if (address !== "0" && parseBindAddress(address) === undefined) {
       throw new ConfigError(`--${name} must be [host]:port or 0, not ${JSON.stringify(address)}`);

@@ -8,6 +8,13 @@ import {
   CLUSTER_SHORT_NAME,
   CLUSTER_SINGULAR,
 } from "./cluster-schema.ts";
+import {
+  POD_IDENTITY_KIND,
+  POD_IDENTITY_PLURAL,
+  POD_IDENTITY_RESOURCE_SCHEMA,
+  POD_IDENTITY_SHORT_NAME,
+  POD_IDENTITY_SINGULAR,
+} from "./pod-identity-schema.ts";
 import { API_VERSION, GROUP, KIND, PLURAL, SHORT_NAME, SINGULAR, VERSION } from "./schema.ts";
 import { RESOURCE_SCHEMA } from "./status-schema.ts";
 import type { JSONSchemaProps } from "./schema-patterns.ts";
@@ -123,7 +130,43 @@ export const CLUSTER_CRD: CrdDefinition = {
   source: "src/api/cluster-schema.ts",
 };
 
-export const CRDS = [NAMESPACED_CRD, CLUSTER_CRD];
+export const POD_IDENTITY_PRINTER_COLUMNS: PrinterColumn[] = [
+  {
+    name: "ServiceAccount",
+    type: "string",
+    jsonPath: ".spec.serviceAccount",
+    description: "ServiceAccount whose Pods get the role",
+  },
+  ROLE,
+  {
+    name: "Injected",
+    type: "integer",
+    jsonPath: ".status.pods.injected",
+    description: "Pods that get credentials from the node endpoint",
+  },
+  {
+    name: "Missed",
+    type: "integer",
+    jsonPath: ".status.pods.missed",
+    description: "Pods created without the endpoint's variables (restart them)",
+  },
+  READY_STATUS,
+  REASON,
+  AGE,
+];
+
+export const POD_IDENTITY_CRD: CrdDefinition = {
+  kind: POD_IDENTITY_KIND,
+  plural: POD_IDENTITY_PLURAL,
+  singular: POD_IDENTITY_SINGULAR,
+  shortName: POD_IDENTITY_SHORT_NAME,
+  scope: "Namespaced",
+  schema: POD_IDENTITY_RESOURCE_SCHEMA,
+  printerColumns: POD_IDENTITY_PRINTER_COLUMNS,
+  source: "src/api/pod-identity-schema.ts",
+};
+
+export const CRDS = [NAMESPACED_CRD, CLUSTER_CRD, POD_IDENTITY_CRD];
 
 export const crdName = (def: CrdDefinition): string => `${def.plural}.${GROUP}`;
 /**
@@ -137,6 +180,7 @@ export const CRD_NAME = crdName(NAMESPACED_CRD);
 export const CRD_FILE = crdFile(NAMESPACED_CRD);
 export const CLUSTER_CRD_NAME = crdName(CLUSTER_CRD);
 export const CLUSTER_CRD_FILE = crdFile(CLUSTER_CRD);
+export const POD_IDENTITY_CRD_NAME = crdName(POD_IDENTITY_CRD);
 
 /** The full apiextensions.k8s.io/v1 CustomResourceDefinition (AWSAssumeRole unless told otherwise). */
 export function buildCrd(def: CrdDefinition = NAMESPACED_CRD): object {

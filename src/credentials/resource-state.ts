@@ -39,7 +39,8 @@ export interface ResourceState {
   expirationAnomaly: string | undefined;
 }
 
-function fresh(uid: string | undefined, generation: number | undefined): ResourceState {
+/** A record as on first sight. */
+export function newResourceState(uid: string | undefined, generation: number | undefined): ResourceState {
   return {
     uid,
     generation,
@@ -64,14 +65,14 @@ export class ResourceStates {
   of(key: string, uid: string, generation: number | undefined): ResourceState {
     let state = this.states.get(key);
     if (state === undefined || (state.uid !== undefined && state.uid !== uid)) {
-      state = fresh(uid, generation);
+      state = newResourceState(uid, generation);
       this.states.set(key, state);
       return state;
     }
     state.uid = uid;
     if (state.generation !== generation) {
       const { secretWrite, readSecretLive, writeInFlight } = state;
-      Object.assign(state, fresh(uid, generation), { secretWrite, readSecretLive, writeInFlight });
+      Object.assign(state, newResourceState(uid, generation), { secretWrite, readSecretLive, writeInFlight });
     }
     return state;
   }
@@ -85,7 +86,7 @@ export class ResourceStates {
   hint(key: string): ResourceState {
     let state = this.states.get(key);
     if (state === undefined) {
-      state = fresh(undefined, undefined);
+      state = newResourceState(undefined, undefined);
       this.states.set(key, state);
     }
     return state;

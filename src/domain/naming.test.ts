@@ -7,6 +7,7 @@ import {
   parseCallerArn,
   parseEcrRegistryUrl,
   clusterRoleSessionName,
+  podIdentitySessionName,
   roleArnFor,
   roleSessionName,
 } from "./naming.ts";
@@ -206,5 +207,19 @@ describe("clusterRoleSessionName", () => {
 
   test("never equals a namespaced resource's session name", () => {
     assert.notEqual(clusterRoleSessionName("x"), roleSessionName("caar", "x"));
+  });
+});
+
+describe("podIdentitySessionName", () => {
+  test("is aarpi.<namespace>.<name>, so CloudTrail tells an association from an AWSAssumeRole of the same name", () => {
+    assert.equal(podIdentitySessionName("team-a", "reader"), "aarpi.team-a.reader");
+    assert.notEqual(podIdentitySessionName("team-a", "reader"), roleSessionName("team-a", "reader"));
+  });
+
+  test("is shortened with a hash past 64 characters, distinct for distinct associations", () => {
+    const a = podIdentitySessionName("ns", `${"p".repeat(100)}-a`);
+    const b = podIdentitySessionName("ns", `${"p".repeat(100)}-b`);
+    assert.equal(a.length, 64);
+    assert.notEqual(a, b);
   });
 });

@@ -71,6 +71,11 @@ export function clusterRoleSessionName(name: string): string {
   return sessionNameWithin(`caar.${name}`, `/${name}`);
 }
 
+/** The RoleSessionName of an AWSPodIdentityAssociation: aarpi.<namespace>.<name>, shortened the same way. */
+export function podIdentitySessionName(namespace: string, name: string): string {
+  return sessionNameWithin(`aarpi.${namespace}.${name}`, `pi/${namespace}/${name}`);
+}
+
 function sessionNameWithin(raw: string, identity: string): string {
   const clean = raw.replace(SESSION_NAME_INVALID, "-");
   if (clean === raw && clean.length <= SESSION_NAME_MAX) return clean;

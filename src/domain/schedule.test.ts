@@ -6,6 +6,7 @@ import {
   expirationProblem,
   refreshTime,
   secretExpirationTime,
+  servingRefreshTime,
   stableRandom,
 } from "./schedule.ts";
 
@@ -164,4 +165,29 @@ describe("expirationProblem", () => {
       assert.equal(expirationProblem(expiration, T0, requested), expected);
     });
   }
+});
+
+describe("servingRefreshTime", () => {
+  const start = new Date("2026-01-01T00:00:00Z");
+  const at = (minutes: number) => new Date(start.getTime() + minutes * 60_000);
+  const serving = (lifetimeMinutes: number, ratio: number) =>
+    servingRefreshTime({
+      lastRefreshTime: start,
+      expirationTime: at(lifetimeMinutes),
+      ratio,
+      jitterFraction: 0,
+      random: 0.5,
+    });
+
+  test("renews at two thirds when that leaves more than 16 minutes", () => {
+    assert.deepEqual(serving(60, 2 / 3), at(40));
+  });
+
+  test("renews 16 minutes before expiry when the ratio would leave less, so botocore never fetches per call", () => {
+    assert.deepEqual(serving(60, 0.9), at(44));
+  });
+
+  test("a session too short for the lead keeps the ratio's time", () => {
+    assert.deepEqual(serving(15, 2 / 3), at(10));
+  });
 });

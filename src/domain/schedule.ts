@@ -43,6 +43,23 @@ export function refreshTime(input: RefreshTimeInput): Date {
   return new Date(Math.round(Math.max(start, Math.min(latest, target))));
 }
 
+/** botocore refreshes credentials this long before they expire (and fetches on every call once 10 minutes are left). */
+export const SDK_REFRESH_LEAD_MS = 15 * 60_000;
+/** Served credentials are renewed at least this long before expiry when the session is long enough for it. */
+export const SERVING_LEAD_MS = SDK_REFRESH_LEAD_MS + 60_000;
+
+/**
+ * When an endpoint that serves credentials to the SDKs renews them: at refreshTime, but no later than 16 minutes
+ * before expiry where the lifetime leaves room (more than twice that), so what it serves always has more than the
+ * 15 minutes after which botocore starts fetching again. Shorter sessions keep refreshTime (docs/pod-identity.md).
+ */
+export function servingRefreshTime(input: RefreshTimeInput): Date {
+  const planned = refreshTime(input);
+  const lifetime = input.expirationTime.getTime() - input.lastRefreshTime.getTime();
+  if (!(lifetime > 2 * SERVING_LEAD_MS)) return planned;
+  return new Date(Math.min(planned.getTime(), input.expirationTime.getTime() - SERVING_LEAD_MS));
+}
+
 /** The moment the Secret stops being usable: the earlier of the credentials' and the ECR token's expiry. */
 export function secretExpirationTime(credentials: Date, ecrToken?: Date): Date {
   const earliest =
