@@ -42,6 +42,12 @@ export const Reason = {
   ServiceAccountsNotCleaned: "ServiceAccountsNotCleaned",
   /** Event only: a ServiceAccount could not be patched. */
   ServiceAccountPatchFailed: "ServiceAccountPatchFailed",
+  /** AWSPodIdentityAssociation: its ServiceAccount's Pods get the role's credentials from the node endpoint. */
+  Associated: "Associated",
+  /** AWSPodIdentityAssociation: an older association names the same ServiceAccount; this one is not served. */
+  DuplicateAssociation: "DuplicateAssociation",
+  /** Event only (on a Pod): the Pod runs as an associated ServiceAccount but was created without the injection. */
+  PodIdentityNotInjected: "PodIdentityNotInjected",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
