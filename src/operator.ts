@@ -28,6 +28,9 @@ import { RolloutRestartFeature } from "./features/rollout-restart/feature.ts";
 import type { RestartObserver } from "./features/rollout-restart/ports.ts";
 import { ServiceAccountWiring } from "./features/service-accounts/feature.ts";
 import { ServiceAccountsDisabled } from "./features/service-accounts/disabled.ts";
+import { PodIdentityFeature } from "./features/pod-identity/feature.ts";
+import type { PodIdentityOptions } from "./features/pod-identity/feature.ts";
+import { PodIdentityClient } from "./kube/pod-identity.ts";
 import { contentHash } from "./runtime/content-hash.ts";
 import { Controller } from "./runtime/controller.ts";
 import type { PrimaryChange } from "./runtime/controller.ts";
@@ -61,6 +64,12 @@ export interface OperatorOptions extends Omit<
   reconcileTimeoutMs?: number;
   /** rolloutRestart (--rollout-restart): watch workloads and restart those that read our Secrets. */
   rolloutRestart?: { maxSpacingMs: number; minRolloutSeconds: number; observer?: RestartObserver };
+  /** Pod Identity (--pod-identity): serve AWSPodIdentityAssociations through the node agents. */
+  podIdentity?: {
+    /** The trusted agent's ServiceAccount (--pod-identity-agent). */
+    agent: { namespace: string; serviceAccount: string };
+    observer?: PodIdentityOptions["observer"];
+  };
 }
 
 const DEFAULT_RECONCILE_TIMEOUT_MS = 60_000;
@@ -73,6 +82,8 @@ export class Operator {
   readonly cluster: Controller<ClusterAWSAssumeRole> | undefined;
   /** The enabled features (and the stand-in that reports spec.serviceAccounts ignored without the flag). */
   readonly features: Feature[] = [];
+  /** The Pod Identity feature, with --pod-identity: its routes are served by main.ts on every replica. */
+  podIdentity: PodIdentityFeature | undefined;
   private readonly resources: InformerGroup<AWSAssumeRole>;
   private readonly clusterResources: InformerGroup<ClusterAWSAssumeRole> | undefined;
   private readonly secrets: InformerGroup<CachedSecret>;
@@ -242,6 +253,25 @@ export class Operator {
           })
         : new ServiceAccountsDisabled({ ...owners, ...common, writer }),
     );
+    if (options.podIdentity) {
+      this.podIdentity = new PodIdentityFeature({
+        ...common,
+        informers,
+        watchedNamespaces: options.watchedNamespaces,
+        ports: new PodIdentityClient(options.client),
+        aws: options.aws,
+        namespacePermissions: options.namespacePermissions,
+        namespaceCache: options.namespacePermissions ? this.namespaceCache : undefined,
+        ...(options.sessionTags ? { sessionTags: options.sessionTags } : {}),
+        refreshRatio: options.refreshRatio,
+        jitterFraction: options.jitterFraction,
+        permanentErrorRetryMs: options.permanentErrorRetryMs,
+        requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+        agent: options.podIdentity.agent,
+        ...(options.podIdentity.observer ? { observer: options.podIdentity.observer } : {}),
+      });
+      this.features.push(this.podIdentity);
+    }
     if (options.rolloutRestart) {
       const resourceClient = new AWSAssumeRoleClient(options.client);
       const clusterClient = new ClusterAWSAssumeRoleClient(options.client);

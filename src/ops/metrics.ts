@@ -8,6 +8,7 @@ import type { ReconcileObserver } from "../credentials/ports.ts";
 import type { SecretType } from "../api/schema.ts";
 import { KIND } from "../api/schema.ts";
 import { CLUSTER_KIND } from "../api/cluster-schema.ts";
+import { POD_IDENTITY_KIND } from "../api/pod-identity-schema.ts";
 import type { ClusterObserver } from "../credentials/ports.ts";
 import type { RestartObserver } from "../features/rollout-restart/ports.ts";
 
@@ -26,6 +27,7 @@ export class Metrics {
   readonly reconcileDuration: Histogram<"result">;
   readonly leader: Gauge;
   readonly resources: Gauge<"kind">;
+  readonly podIdentityAnswers: Histogram<"code">;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -98,6 +100,13 @@ export class Metrics {
         this.set(serviceAccounts());
       },
     });
+    this.podIdentityAnswers = new Histogram({
+      name: `${PREFIX}pod_identity_answers_seconds`,
+      help: "--pod-identity: the credential authority's answers to the node agents by code (Ok, or the refusal's: NoAssociation, InvalidToken, WrongNode, ...) and how long each took",
+      labelNames: ["code"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     this.resources = new Gauge({
       name: `${PREFIX}resources`,
       help: "AWSAssumeRole (and, with --cluster-assume-roles, ClusterAWSAssumeRole) resources in the cache, by kind",
@@ -147,6 +156,18 @@ export class Metrics {
           else this.clusterNamespaces.remove({ name, state });
         }
       },
+    };
+  }
+
+  /** --pod-identity: the authority's answers, and its AssumeRoles as refreshes of kind AWSPodIdentityAssociation. */
+  podIdentity(): {
+    onAnswer(code: string, seconds: number): void;
+    onRefresh(result: "success" | "failure"): void;
+  } {
+    return {
+      onAnswer: (code, seconds) => this.podIdentityAnswers.observe({ code }, seconds),
+      onRefresh: (result) =>
+        this.refreshes.inc({ kind: POD_IDENTITY_KIND, result, secret_type: "None" }),
     };
   }
 

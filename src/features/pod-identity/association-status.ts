@@ -187,5 +187,4 @@ export class AssociationStatusReconciler implements Reconciler {
   forget(key: string): void {
     this.records.delete(key);
   }
-
 }

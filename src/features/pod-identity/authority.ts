@@ -4,7 +4,6 @@
 // ServiceAccount must have an association that is allowed its role. Only then does anything reach AWS, through the
 // association's shared credentials (credentials/association-credentials.ts).
 import { createHash } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { AWSPodIdentityAssociation } from "../../api/pod-identity-schema.ts";
 import type { AssociationCredentials } from "../../credentials/association-credentials.ts";
@@ -18,6 +17,7 @@ import {
 } from "../../domain/pod-identity.ts";
 import type { ContainerCredentials, ReviewedToken } from "../../domain/pod-identity.ts";
 import type { LivePod } from "../../kube/pod-identity.ts";
+import type { RouteHandler } from "./server.ts";
 
 /** The header that carries the Pod's token from the agent (Authorization carries the agent's own). */
 export const POD_TOKEN_HEADER = "x-pod-token";
@@ -35,6 +35,8 @@ export interface AuthorityOptions {
   /** The association that serves a ServiceAccount, if any (the oldest of several). */
   associationFor(namespace: string, serviceAccount: string): AWSPodIdentityAssociation | undefined;
   credentials: AssociationCredentials;
+  /** False until the association cache has listed once: "no association" cannot be told before that. */
+  ready?: () => boolean;
   /** The trusted agent's ServiceAccount (--pod-identity-agent). */
   agent: { namespace: string; serviceAccount: string };
   logger: Logger;
@@ -64,28 +66,22 @@ export class CredentialAuthority {
     this.now = options.now ?? Date.now;
   }
 
-  /** The HTTP handler of `GET /v1/pod-credentials`. */
-  handle(req: IncomingMessage, res: ServerResponse): void {
-    const started = this.now();
-    const podToken = req.headers[POD_TOKEN_HEADER];
-    const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
-    void this.answer(
-      {
-        authorization: req.headers.authorization,
-        podToken: Array.isArray(podToken) ? podToken[0] : podToken,
-      },
-      signal,
-    ).then((answer) => {
+  /** The route of `GET /v1/pod-credentials`. */
+  route(): RouteHandler {
+    return async (request) => {
+      const started = this.now();
+      const podToken = request.headers[POD_TOKEN_HEADER];
+      const answer = await this.answer(
+        {
+          authorization: request.headers.authorization,
+          podToken: Array.isArray(podToken) ? podToken[0] : podToken,
+        },
+        AbortSignal.timeout(this.options.requestTimeoutMs),
+      );
       const code = answer.status === 200 ? "Ok" : (answer.body as { Code: string }).Code;
       this.options.onAnswer?.(code, (this.now() - started) / 1000);
-      const body = JSON.stringify(answer.body);
-      res.writeHead(answer.status, {
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(body),
-        "cache-control": "no-store",
-      });
-      res.end(body);
-    });
+      return { status: answer.status, body: answer.body, headers: { "cache-control": "no-store" } };
+    };
   }
 
   /** Decides one request; never throws. */
@@ -139,6 +135,12 @@ export class CredentialAuthority {
       throw new RefusedError(
         Refusal.WrongNode,
         `Pod ${namespace}/${pod.name} runs on node ${live.nodeName ?? "(none)"}, not on ${nodeName}, whose agent asked`,
+      );
+    }
+    if (this.options.ready && !this.options.ready()) {
+      throw new RefusedError(
+        Refusal.ServiceUnavailable,
+        "The authority is starting: its caches are not filled yet",
       );
     }
     const association = this.options.associationFor(namespace, serviceAccount);
