@@ -66,6 +66,7 @@ describe("parseConfig defaults", () => {
       podIdentityWebhook: "aws-assume-role-operator",
       podIdentityTlsSecret: "aws-assume-role-operator-pod-identity-tls",
       podIdentityCaConfigMap: "aws-pod-identity-ca",
+      podIdentityExtraNames: [],
       podIdentityCertDir: "",
       logLevel: "info",
     } satisfies Config);

@@ -45,6 +45,7 @@ export interface Config {
   podIdentityWebhook: string;
   podIdentityTlsSecret: string;
   podIdentityCaConfigMap: string;
+  podIdentityExtraNames: string[];
   podIdentityCertDir: string;
   logLevel: "debug" | "info" | "warn" | "error";
 }

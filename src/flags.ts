@@ -273,6 +273,13 @@ export const FLAGS = [
     help: "With --pod-identity: the ConfigMap (agent's namespace, key ca.crt) the operator writes its CA into for the agents",
   },
   {
+    flag: "pod-identity-extra-names",
+    env: "POD_IDENTITY_EXTRA_NAMES",
+    kind: "list",
+    default: "",
+    help: "With --pod-identity: further DNS names and IP addresses the managed certificate carries (e.g. 127.0.0.1 for an operator run outside the cluster)",
+  },
+  {
     flag: "pod-identity-cert-dir",
     env: "POD_IDENTITY_CERT_DIR",
     kind: "string",

@@ -13,6 +13,11 @@ import { createLogger } from "./ops/logging.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { KubeClient } from "./kube/client.ts";
 import { loadConnection } from "./kube/kubeconfig.ts";
+import { isIP } from "node:net";
+import type { Logger } from "pino";
+import { CertificateDirectory, ServingCertificates } from "./features/pod-identity/certificates.ts";
+import { startPodIdentityServer } from "./features/pod-identity/server.ts";
+import type { PodIdentityServer, Routes } from "./features/pod-identity/server.ts";
 
 const SHUTDOWN_LIMIT_MS = 9_000;
 
@@ -81,6 +86,9 @@ async function main(): Promise<void> {
     conflictRetryMs: config.conflictRetryMs,
     permanentErrorRetryMs: config.permanentErrorRetryMs,
     namespacePermissions: config.namespacePermissions,
+    ...(config.podIdentity
+      ? { podIdentity: { agent: agentOf(config.podIdentityAgent), observer: metrics.podIdentity() } }
+      : {}),
     sessionTags: {
       enabled: config.sessionTags,
       ...(config.clusterName ? { clusterName: config.clusterName } : {}),
@@ -91,6 +99,9 @@ async function main(): Promise<void> {
     startMetricsServer(config.metricsBindAddress, metrics.registry),
     startHealthServer(config.healthProbeBindAddress, controller),
   ]);
+  const podIdentity = controller.podIdentity
+    ? startPodIdentity(config, client, controller.podIdentity.routes(), logger)
+    : undefined;
   metrics.resourceCount = () => controller.resourceCount();
   metrics.cachedServiceAccounts = () => controller.cachedServiceAccounts();
   if (config.clusterAssumeRoles) metrics.clusterResourceCount = () => controller.clusterResourceCount();
@@ -129,6 +140,7 @@ async function main(): Promise<void> {
     await elector?.release();
     controller.stopCaches();
     for (const server of servers) server?.close();
+    await podIdentity?.stop();
     logger.info("stopped");
     process.exit(0);
   };
@@ -147,6 +159,78 @@ async function main(): Promise<void> {
     metrics.leader.set(1);
     await controller.startWorkers();
   }
+}
+
+/** `namespace/name` of --pod-identity-agent (checked by config.ts). */
+function agentOf(value: string): { namespace: string; serviceAccount: string } {
+  const [namespace = "", serviceAccount = ""] = value.split("/");
+  return { namespace, serviceAccount };
+}
+
+/**
+ * The Pod Identity server on every replica: once its certificate is there (managed, or read from
+ * --pod-identity-cert-dir), it serves the authority and the webhook. A certificate that cannot be had yet (RBAC, API
+ * down) is retried; the rest of the operator does not wait for it.
+ */
+function startPodIdentity(
+  config: Config,
+  client: KubeClient,
+  routes: Routes,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  const namespace = process.env.POD_NAMESPACE || "default";
+  const ips = config.podIdentityExtraNames.filter((n) => isIP(n) !== 0);
+  const certificates = config.podIdentityCertDir
+    ? new CertificateDirectory({ directory: config.podIdentityCertDir, logger })
+    : new ServingCertificates({
+        client,
+        namespace,
+        secretName: config.podIdentityTlsSecret,
+        serviceName: config.podIdentityService,
+        extraDnsNames: config.podIdentityExtraNames.filter((n) => isIP(n) === 0),
+        extraIpAddresses: ips,
+        webhookConfigurationName: config.podIdentityWebhook,
+        caConfigMap: {
+          namespace: agentOf(config.podIdentityAgent).namespace,
+          name: config.podIdentityCaConfigMap,
+        },
+        logger,
+      });
+  let stopped = false;
+  let server: PodIdentityServer | undefined;
+  const started = (async () => {
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        await certificates.start();
+        break;
+      } catch (err) {
+        logger.error(
+          { err: (err as Error).message, attempt },
+          "pod identity: no serving certificate yet; retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** attempt)));
+      }
+    }
+    if (stopped) return;
+    server = await startPodIdentityServer({
+      bindAddress: config.podIdentityBindAddress,
+      certificates,
+      routes,
+      logger,
+    });
+    logger.info({ port: server.port }, "pod identity server listening");
+  })().catch((err: unknown) => {
+    logger.error({ err: (err as Error).message }, "pod identity server failed");
+    process.exit(1);
+  });
+  return {
+    stop: async () => {
+      stopped = true;
+      certificates.stop();
+      await started;
+      await server?.close();
+    },
+  };
 }
 
 main().catch((err: unknown) => {

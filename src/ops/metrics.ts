@@ -166,8 +166,7 @@ export class Metrics {
   } {
     return {
       onAnswer: (code, seconds) => this.podIdentityAnswers.observe({ code }, seconds),
-      onRefresh: (result) =>
-        this.refreshes.inc({ kind: POD_IDENTITY_KIND, result, secret_type: "None" }),
+      onRefresh: (result) => this.refreshes.inc({ kind: POD_IDENTITY_KIND, result, secret_type: "None" }),
     };
   }
 
