@@ -8,13 +8,14 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse, parseAllDocuments } from "yaml";
 import { CRDS, crdName } from "../src/api/crd.ts";
 import { API_VERSION } from "../src/api/schema.ts";
-import { CHART, helm, installChart, renderChart, valueArgs } from "./support/chart.ts";
+import { CHART, helm, installChart, renderChart, upgradeChart, valueArgs } from "./support/chart.ts";
 import type { Rendered } from "./support/chart.ts";
 import { ensureCrd } from "./support/operator.ts";
-import { kubectl, world } from "./support/world.ts";
+import { eventually, kubectl, world } from "./support/world.ts";
 
 const SERVES_MONITORS = ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"];
 
@@ -335,5 +336,353 @@ describe("the chart with every option on, installed into the test world", () => 
     const kinds = parseAllDocuments(manifest).map((d) => (d.toJS() as Rendered | null)?.kind);
     assert.ok(!kinds.includes("ServiceMonitor"), `kinds: ${kinds.join(", ")}`);
     assert.ok(!kinds.includes("CustomResourceDefinition"), "a test release must not own the shared CRDs");
+  });
+});
+
+describe("Pod Identity (podIdentity.*)", () => {
+  const ON = { podIdentity: { enabled: true } };
+  const envOf = (objects: Rendered[]) =>
+    Object.fromEntries(containerOf(objects).env!.map((e) => [e.name, e.value ?? e.valueFrom]));
+  const agentOf = (objects: Rendered[]) => only<k8s.V1DaemonSet>(objects, "DaemonSet");
+  const webhookOf = (objects: Rendered[]) =>
+    only<k8s.V1MutatingWebhookConfiguration>(objects, "MutatingWebhookConfiguration");
+  const rulesOf = (objects: Rendered[]) => only<k8s.V1ClusterRole>(objects, "ClusterRole").rules!;
+  const POD_IDENTITY_KINDS = ["DaemonSet", "MutatingWebhookConfiguration", "Namespace", "Certificate"];
+
+  test("is off by default: no POD_IDENTITY variables, port, objects or grants", async () => {
+    const objects = await renderChart();
+    assert.deepEqual(
+      Object.keys(envOf(objects)).filter((k) => k.startsWith("POD_IDENTITY")),
+      [],
+    );
+    assert.ok(!containerOf(objects).ports!.some((p) => p.name === "pod-identity"));
+    assert.deepEqual(
+      objects.filter((o) => POD_IDENTITY_KINDS.includes(o.kind) || o.metadata.name.includes("pod-identity")),
+      [],
+    );
+    const granted = rulesOf(objects).flatMap((r) => r.resources ?? []);
+    for (const resource of [
+      "tokenreviews",
+      "pods",
+      "mutatingwebhookconfigurations",
+      "awspodidentityassociations",
+    ])
+      assert.ok(!granted.includes(resource), `${resource} granted without podIdentity`);
+  });
+
+  test("the operator gets every POD_IDENTITY_* variable, naming the objects the chart creates, and port 9443", async () => {
+    const objects = await renderChart({ namespace: "ops", values: ON });
+    const env = envOf(objects);
+    const service = only<k8s.V1Service>(
+      objects.filter((o) => o.metadata.name.endsWith("-pod-identity")),
+      "Service",
+    );
+    const webhook = webhookOf(objects);
+    const agent = agentOf(objects);
+    assert.deepEqual(Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("POD_IDENTITY"))), {
+      POD_IDENTITY: "true",
+      POD_IDENTITY_BIND_ADDRESS: ":9443",
+      POD_IDENTITY_AGENT: `${agent.metadata!.namespace}/${agent.spec!.template.spec!.serviceAccountName}`,
+      POD_IDENTITY_SERVICE: service.metadata!.name,
+      POD_IDENTITY_WEBHOOK: webhook.metadata!.name,
+      POD_IDENTITY_TLS_SECRET: "aws-assume-role-pod-identity-tls",
+      POD_IDENTITY_CA_CONFIG_MAP: "aws-pod-identity-ca",
+    });
+    assert.equal(env.POD_IDENTITY_AGENT, "aws-pod-identity/aws-pod-identity-agent");
+    const port = containerOf(objects).ports!.find((p) => p.name === "pod-identity");
+    assert.equal(port?.containerPort, 9443);
+    // Every replica serves: the Service selects the Deployment's Pods, not the leader.
+    assert.equal(service.metadata!.namespace, "ops");
+    assert.deepEqual(service.spec!.selector, selectorOf(objects));
+    assert.deepEqual(service.spec!.ports, [
+      { name: "pod-identity", port: 9443, targetPort: "pod-identity", protocol: "TCP" },
+    ]);
+    assert.equal(service.spec!.clusterIP, undefined);
+    const pinned = await renderChart({
+      values: { podIdentity: { enabled: true, service: { clusterIP: "10.0.0.99" } } },
+    });
+    const pinnedService = ofKind<k8s.V1Service>(pinned, "Service").find((s) =>
+      s.metadata!.name!.endsWith("-pod-identity"),
+    );
+    assert.equal(pinnedService!.spec!.clusterIP, "10.0.0.99");
+  });
+
+  test("the webhook mutates Pod CREATE through the Service's /mutate, ignores failures and leaves out system namespaces", async () => {
+    const extra = { key: "team", operator: "Exists" };
+    const objects = await renderChart({
+      namespace: "ops",
+      values: {
+        podIdentity: {
+          enabled: true,
+          webhook: {
+            timeoutSeconds: 3,
+            namespaceSelector: { matchLabels: { a: "b" }, matchExpressions: [extra] },
+          },
+        },
+      },
+    });
+    const webhook = webhookOf(objects);
+    assert.equal(webhook.metadata!.annotations, undefined);
+    const [hook, ...rest] = webhook.webhooks!;
+    assert.equal(rest.length, 0);
+    assert.equal(hook!.name, "pod-identity.pincette.net");
+    assert.deepEqual(hook!.rules, [
+      {
+        apiGroups: [""],
+        apiVersions: ["v1"],
+        operations: ["CREATE"],
+        resources: ["pods"],
+        scope: "Namespaced",
+      },
+    ]);
+    assert.equal(hook!.failurePolicy, "Ignore");
+    assert.equal(hook!.sideEffects, "None");
+    assert.deepEqual(hook!.admissionReviewVersions, ["v1"]);
+    assert.equal(hook!.timeoutSeconds, 3);
+    assert.equal(hook!.reinvocationPolicy, "IfNeeded");
+    assert.deepEqual(hook!.clientConfig, {
+      service: { name: envOf(objects).POD_IDENTITY_SERVICE, namespace: "ops", path: "/mutate", port: 9443 },
+    });
+    assert.deepEqual(hook!.namespaceSelector, {
+      matchLabels: { a: "b" },
+      matchExpressions: [
+        {
+          key: "kubernetes.io/metadata.name",
+          operator: "NotIn",
+          values: ["kube-system", "ops", "aws-pod-identity"],
+        },
+        extra,
+      ],
+    });
+    assert.equal(webhookOf(await renderChart({ values: ON })).webhooks![0]!.timeoutSeconds, 5);
+  });
+
+  test("the agent: its own privileged namespace, host network, root with NET_BIND_SERVICE only, the contract's variables and mounts", async () => {
+    const objects = await renderChart({ namespace: "ops", values: ON });
+    const namespace = only<k8s.V1Namespace>(objects, "Namespace");
+    assert.equal(namespace.metadata!.name, "aws-pod-identity");
+    assert.equal(namespace.metadata!.labels!["pod-security.kubernetes.io/enforce"], "privileged");
+    const sa = ofKind<k8s.V1ServiceAccount>(objects, "ServiceAccount").find(
+      (s) => s.metadata!.namespace === "aws-pod-identity",
+    );
+    assert.equal(sa?.metadata!.name, "aws-pod-identity-agent");
+    const agent = agentOf(objects);
+    assert.equal(agent.metadata!.namespace, "aws-pod-identity");
+    // A selector of its own: the operator's Services and PDB never match the agent.
+    assert.notDeepEqual(agent.spec!.selector.matchLabels, selectorOf(objects));
+    assert.deepEqual(agent.spec!.updateStrategy, {
+      type: "RollingUpdate",
+      rollingUpdate: { maxUnavailable: 1 },
+    });
+    const pod = agent.spec!.template.spec!;
+    assert.equal(pod.serviceAccountName, "aws-pod-identity-agent");
+    assert.equal(pod.hostNetwork, true);
+    assert.equal(pod.dnsPolicy, "ClusterFirstWithHostNet");
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.priorityClassName, "system-node-critical");
+    assert.deepEqual(pod.tolerations, [{ operator: "Exists" }]);
+    assert.equal(pod.initContainers, undefined);
+    const [container] = pod.containers;
+    assert.equal(container!.image, containerOf(objects).image);
+    assert.deepEqual(container!.command, ["node", "dist/agent/main.js"]);
+    assert.equal(container!.ports, undefined);
+    const env = Object.fromEntries(container!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
+    assert.deepEqual(env, {
+      AGENT_LISTEN: "169.254.170.23:80",
+      AGENT_AUTHORITY_URL: "https://aws-assume-role-pod-identity.ops.svc:9443",
+      AGENT_AUTHORITY_CA_FILE: "/etc/aws-pod-identity/ca/ca.crt",
+      AGENT_TOKEN_FILE: "/var/run/secrets/pincette.net/agent/token",
+      NODE_NAME: { fieldRef: { fieldPath: "spec.nodeName" } },
+    });
+    const sc = container!.securityContext!;
+    assert.equal(sc.runAsUser, 0);
+    assert.equal(sc.readOnlyRootFilesystem, true);
+    assert.equal(sc.allowPrivilegeEscalation, false);
+    assert.deepEqual(sc.capabilities, { drop: ["ALL"], add: ["NET_BIND_SERVICE"] });
+    assert.equal(sc.privileged, undefined);
+    for (const probe of [container!.livenessProbe!, container!.readinessProbe!])
+      assert.deepEqual(probe.httpGet, { host: "169.254.170.23", port: 80, path: "/healthz" });
+    assert.equal(container!.resources!.limits!.memory, "64Mi");
+    const mounts = Object.fromEntries(container!.volumeMounts!.map((m) => [m.name, m.mountPath]));
+    const volumes = Object.fromEntries(pod.volumes!.map((v) => [v.name, v]));
+    assert.equal(mounts["authority-ca"], "/etc/aws-pod-identity/ca");
+    assert.deepEqual(volumes["authority-ca"]!.configMap, {
+      name: envOf(objects).POD_IDENTITY_CA_CONFIG_MAP,
+      optional: true,
+    });
+    assert.equal(mounts["agent-token"], "/var/run/secrets/pincette.net/agent");
+    assert.deepEqual(volumes["agent-token"]!.projected!.sources, [
+      {
+        serviceAccountToken: {
+          audience: "aws-assume-role.pincette.net/agent",
+          expirationSeconds: 3600,
+          path: "token",
+        },
+      },
+    ]);
+  });
+
+  test("the agent takes the authority's address, IPv6, the setup init container and an existing namespace from the values", async () => {
+    const objects = await renderChart({
+      values: {
+        podIdentity: {
+          enabled: true,
+          agent: {
+            namespace: "node-agents",
+            createNamespace: false,
+            authorityAddress: "10.0.0.99",
+            ipv6Address: "fd00:ec2::23",
+            setupAddress: { enabled: true, image: { repository: "registry.example/iproute2", tag: "6" } },
+          },
+        },
+      },
+    });
+    assert.equal(ofKind(objects, "Namespace").length, 0);
+    const pod = agentOf(objects).spec!.template.spec!;
+    const env = Object.fromEntries(pod.containers[0]!.env!.map((e) => [e.name, e.value]));
+    assert.equal(env.AGENT_AUTHORITY_ADDRESS, "10.0.0.99");
+    assert.equal(env.AGENT_LISTEN, "169.254.170.23:80,[fd00:ec2::23]:80");
+    assert.equal(envOf(objects).POD_IDENTITY_AGENT, "node-agents/aws-pod-identity-agent");
+    const [init] = pod.initContainers!;
+    assert.equal(init!.image, "registry.example/iproute2:6");
+    assert.deepEqual(init!.securityContext!.capabilities, { drop: ["ALL"], add: ["NET_ADMIN"] });
+    const script = init!.command!.join(" ");
+    assert.match(script, /ip link add aws-pod-id0 type dummy/);
+    assert.match(script, /ip addr replace 169\.254\.170\.23\/32 dev aws-pod-id0/);
+    assert.match(script, /ip -6 addr replace fd00:ec2::23\/128 dev aws-pod-id0/);
+    await assert.rejects(
+      renderChart({ values: { podIdentity: { enabled: true, agent: { setupAddress: { enabled: true } } } } }),
+      /setupAddress\.image\.repository must name an image with a shell and iproute2/,
+    );
+  });
+
+  test("RBAC only with podIdentity: TokenReviews, Pods, the associations, its own webhook, and the CA ConfigMap in the agent's namespace", async () => {
+    const objects = await renderChart({ namespace: "ops", values: ON });
+    const rules = rulesOf(objects);
+    const verbsFor = (resource: string) =>
+      [...(rules.find((r) => r.resources?.includes(resource))?.verbs ?? [])].sort();
+    assert.deepEqual(verbsFor("tokenreviews"), ["create"]);
+    assert.deepEqual(verbsFor("pods"), ["get", "list", "watch"]);
+    assert.deepEqual(verbsFor("awspodidentityassociations"), ["get", "list", "patch", "update", "watch"]);
+    assert.deepEqual(verbsFor("awspodidentityassociations/status"), ["get", "patch", "update"]);
+    const webhookRule = rules.find((r) => r.resources?.includes("mutatingwebhookconfigurations"))!;
+    assert.deepEqual(webhookRule.resourceNames, [webhookOf(objects).metadata!.name]);
+    assert.deepEqual([...webhookRule.verbs].sort(), ["get", "patch", "update"]);
+    assert.ok(!rules.some((r) => r.resources?.includes("configmaps")), "configmaps granted cluster-wide");
+    const role = ofKind<k8s.V1Role>(objects, "Role").find(
+      (r) => r.metadata!.namespace === "aws-pod-identity",
+    )!;
+    assert.deepEqual(role.rules, [
+      { apiGroups: [""], resources: ["configmaps"], verbs: ["create"] },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        resourceNames: ["aws-pod-identity-ca"],
+        verbs: ["get", "update", "patch"],
+      },
+    ]);
+    const binding = ofKind<k8s.V1RoleBinding>(objects, "RoleBinding").find(
+      (r) => r.metadata!.namespace === "aws-pod-identity",
+    )!;
+    assert.equal(binding.roleRef.name, role.metadata!.name);
+    assert.deepEqual(binding.subjects, [
+      { kind: "ServiceAccount", name: "aws-assume-role-controller", namespace: "ops" },
+    ]);
+  });
+
+  test("the NetworkPolicy admits the Pod Identity port, from the peers given", async () => {
+    const peer = { ipBlock: { cidr: "10.0.0.0/8" } };
+    const objects = await renderChart({
+      values: { ...ON, networkPolicy: { enabled: true, podIdentityFrom: [peer] } },
+    });
+    const rules = only<RenderedPolicy>(objects, "NetworkPolicy").spec.ingress!;
+    assert.deepEqual(
+      rules.map((r) => r.ports!.map((p) => p.port)),
+      [[8080], [8081], [9443]],
+    );
+    assert.deepEqual(rules[2]!.from, [peer]);
+  });
+
+  describe("with cert-manager", () => {
+    const CERT_MANAGER = ["--api-versions", "cert-manager.io/v1/Certificate"];
+    const values = {
+      podIdentity: { enabled: true, certManager: { enabled: true, issuerRef: { name: "ca" } } },
+    };
+
+    test("a Certificate for the Service's names, mounted as POD_IDENTITY_CERT_DIR, its CA injected into the webhook", async () => {
+      const objects = await renderChart({ namespace: "ops", values, args: CERT_MANAGER });
+      const certificate = only<Rendered & { spec: Record<string, unknown> }>(objects, "Certificate");
+      const service = envOf(objects).POD_IDENTITY_SERVICE as string;
+      assert.deepEqual(certificate.spec.dnsNames, [service, `${service}.ops`, `${service}.ops.svc`]);
+      assert.deepEqual(certificate.spec.issuerRef, { name: "ca", kind: "Issuer", group: "cert-manager.io" });
+      assert.equal(envOf(objects).POD_IDENTITY_CERT_DIR, "/etc/aws-pod-identity/tls");
+      const pod = deploymentOf(objects).spec!.template.spec!;
+      const volume = pod.volumes!.find((v) => v.secret?.secretName === certificate.spec.secretName);
+      const mount = containerOf(objects).volumeMounts!.find((m) => m.name === volume?.name);
+      assert.equal(mount?.mountPath, "/etc/aws-pod-identity/tls");
+      assert.notEqual(certificate.spec.secretName, envOf(objects).POD_IDENTITY_TLS_SECRET);
+      assert.equal(
+        webhookOf(objects).metadata!.annotations!["cert-manager.io/inject-ca-from"],
+        `ops/${certificate.metadata.name}`,
+      );
+    });
+
+    test("fails with a clear message when the cluster has no cert-manager, or no issuer is named", async () => {
+      await assert.rejects(renderChart({ values }), /podIdentity\.certManager\.enabled needs cert-manager/);
+      await assert.rejects(
+        renderChart({
+          values: { podIdentity: { enabled: true, certManager: { enabled: true } } },
+          args: CERT_MANAGER,
+        }),
+        /issuerRef\.name must name your cert-manager Issuer/,
+      );
+    });
+  });
+});
+
+describe("the chart with podIdentity on, installed into the test world", () => {
+  test("the API server accepts every object, and helm upgrade keeps the caBundle the operator wrote", async (t) => {
+    const suffix = randomBytes(3).toString("hex");
+    // Its own agent namespace, and a webhook that selects no Pod of the other tests running meanwhile.
+    const values = {
+      podIdentity: {
+        enabled: true,
+        webhook: { objectSelector: { matchLabels: { "aar-test-webhook": suffix } } },
+        agent: { namespace: `pod-identity-${suffix}` },
+      },
+      networkPolicy: { enabled: true },
+    };
+    const installed = await installChart(t, {}, values);
+    t.after(() =>
+      kubectl(["delete", "namespace", `pod-identity-${suffix}`, "--ignore-not-found", "--wait=false"]),
+    );
+    const w = await world();
+    const agentNamespace = await w.core.readNamespace({ name: `pod-identity-${suffix}` });
+    assert.equal(agentNamespace.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "privileged");
+    const agent = await w.kubeConfig
+      .makeApiClient(k8s.AppsV1Api)
+      .readNamespacedDaemonSet({ namespace: `pod-identity-${suffix}`, name: "aws-pod-identity-agent" });
+    assert.equal(agent.spec?.template.spec?.hostNetwork, true);
+    const service = await w.core.readNamespacedService({
+      namespace: installed.namespace,
+      name: `${installed.release}-aws-assume-role-pod-identity`,
+    });
+    assert.equal(service.spec?.ports?.[0]?.port, 9443);
+
+    const admission = w.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+    const name = `${installed.namespace}-${installed.release}-aws-assume-role`;
+    const caBundle = Buffer.from("not a real CA, written as the operator would").toString("base64");
+    // As the operator: a JSON patch of its own webhook's caBundle, which its ClusterRole allows by name.
+    const operatorAdmission = installed.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+    await eventually("the operator may patch its webhook's caBundle", () =>
+      operatorAdmission.patchMutatingWebhookConfiguration(
+        { name, body: [{ op: "add", path: "/webhooks/0/clientConfig/caBundle", value: caBundle }] },
+        setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+      ),
+    );
+    await upgradeChart(installed, { "podIdentity.webhook.timeoutSeconds": "7" });
+    const webhook = await admission.readMutatingWebhookConfiguration({ name });
+    assert.equal(webhook.webhooks?.[0]?.timeoutSeconds, 7);
+    assert.equal(webhook.webhooks?.[0]?.clientConfig.caBundle, caBundle);
   });
 });

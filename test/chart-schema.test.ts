@@ -93,6 +93,29 @@ describe("values.schema.json", () => {
     ["a refresh ratio above the maximum", { set: { refreshRatio: "0.95" } }, /refreshRatio/],
     ["a pull policy outside the enum", { set: { "image.pullPolicy": "Sometimes" } }, /pullPolicy/],
     ["a number as a label value", { values: { commonLabels: { tier: 1 } } }, /commonLabels/],
+    ["podIdentity.enabled as a string", { values: { podIdentity: { enabled: "yes" } } }, /enabled/],
+    ["a misspelt podIdentity value", { set: { "podIdentity.agent.namespce": "x" } }, /namespce/],
+    [
+      "a webhook timeout above 30 s",
+      { set: { "podIdentity.webhook.timeoutSeconds": "60" } },
+      /timeoutSeconds/,
+    ],
+    [
+      "an agent address that is no IPv4 address",
+      { set: { "podIdentity.agent.address": "localhost" } },
+      /address/,
+    ],
+    ["an agent port as a string", { values: { podIdentity: { agent: { port: "80" } } } }, /port/],
+    [
+      "a Service cluster IP that is no IPv4 address",
+      { set: { "podIdentity.service.clusterIP": "x" } },
+      /clusterIP/,
+    ],
+    [
+      "an agent maxUnavailable of zero",
+      { values: { podIdentity: { agent: { updateStrategy: { maxUnavailable: 0 } } } } },
+      /maxUnavailable/,
+    ],
   ];
 
   for (const [what, options, names] of refused) {

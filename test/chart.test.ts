@@ -8,7 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { FLAGS, parseConfig } from "../src/config.ts";
-import { CHART, helm, installChart, kubeVersionArgs, renderChart } from "./support/chart.ts";
+import { CHART, helm, installChart, kubeVersionArgs, renderChart, upgradeChart } from "./support/chart.ts";
 import type { InstalledChart, Rendered } from "./support/chart.ts";
 import { eventually, freshNamespace, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
@@ -553,16 +553,7 @@ describe("the chart installed into the test world, acting as its ServiceAccount"
   });
 
   test("may read Namespaces once namespacePermissions is turned on", async () => {
-    await helm([
-      "upgrade",
-      installed.release,
-      CHART,
-      "--namespace",
-      installed.namespace,
-      "--reuse-values",
-      "--set",
-      "namespacePermissions=true",
-    ]);
+    await upgradeChart(installed, { namespacePermissions: "true" });
     const list = await eventually("the ServiceAccount may list Namespaces", () => core.listNamespace());
     assert.ok(list.items.some((n) => n.metadata?.name === target));
     await core.readNamespace({ name: target });

@@ -15,8 +15,15 @@ node_preflight() {
     log "removing what a node world left behind when it was killed without 'down' (none of its processes runs)"
     remove_stale_node_world
   fi
-  if ip link show "$NODE_IF" >/dev/null 2>&1 || ip link show "$BRIDGE_IF" >/dev/null 2>&1; then
-    die "interface $NODE_IF or $BRIDGE_IF exists: another node world runs on this machine (scripts/testenv down there)"
+  local link
+  for link in "$NODE_IF" "$BRIDGE_IF" "$POD_IDENTITY_IF"; do
+    if ip link show "$link" >/dev/null 2>&1; then
+      die "interface $link exists: another node world runs on this machine (scripts/testenv down there)"
+    fi
+  done
+  # Something else on the machine (a real Pod Identity agent, another tool) holds the address: leave it alone.
+  if [[ -n "$(ip -o addr show to "$POD_IDENTITY_IP/32" 2>/dev/null)" ]]; then
+    die "an interface on this machine already holds $POD_IDENTITY_IP: $(ip -o addr show to "$POD_IDENTITY_IP/32" | awk '{print $2}')"
   fi
   if iptables -t nat -S 2>/dev/null | grep -q -- '-N KUBE-SERVICES'; then
     die "iptables chain KUBE-SERVICES exists: another kube-proxy runs on this machine"
@@ -30,15 +37,46 @@ node_preflight() {
 }
 
 # The node's address lives on a port-less bridge: this host's kernel has no `dummy` link type.
+# Pod Identity's link-local address gets one too (aarpid0). Before any Pod can use that address, the kernel must
+# route it `local`: then traffic to it ends on this machine and never leaves it. If not, the world refuses to start.
 make_node_interface() {
   ip link add "$NODE_IF" type bridge
   ip addr add "$NODE_IP/32" dev "$NODE_IF"
   ip link set "$NODE_IF" up
+  ip link add "$POD_IDENTITY_IF" type bridge
+  ip addr add "$POD_IDENTITY_IP/32" dev "$POD_IDENTITY_IF"
+  ip link set "$POD_IDENTITY_IF" up
+  if ! address_is_local "$POD_IDENTITY_IP"; then
+    local route; route=$(ip route get "$POD_IDENTITY_IP" 2>&1 | head -1)
+    remove_node_interface
+    [[ -n "${DATA_DIR:-}" && -d "$DATA_DIR" ]] && rm -rf "$DATA_DIR"
+    rm -f "$STATE_FILE"
+    die "refusing to start: 'ip route get $POD_IDENTITY_IP' answers '$route', not a local route; traffic to Pod" \
+      "Identity's address could leave this machine (interfaces removed)"
+  fi
+}
+
+# Whether the kernel delivers ADDRESS to this machine itself: `ip route get` answers `local` and the address is in the
+# local routing table. A route lookup only: nothing is sent.
+address_is_local() { # address
+  local got; got=$(ip route get "$1" 2>/dev/null | head -1) || return 1
+  [[ "$got" == "local $1 "* ]] || return 1
+  ip route show table local "$1" 2>/dev/null | grep -q "^local $1 "
 }
 
 remove_node_interface() {
   ip link del "$BRIDGE_IF" 2>/dev/null || true
   ip link del "$NODE_IF" 2>/dev/null || true
+  ip link del "$POD_IDENTITY_IF" 2>/dev/null || true
+}
+
+# What of the node's network is still on the machine after remove_node_interface (empty: nothing).
+node_interfaces_left() {
+  local link
+  for link in "$NODE_IF" "$BRIDGE_IF" "$POD_IDENTITY_IF"; do
+    if ip link show "$link" >/dev/null 2>&1; then echo "$link"; fi
+  done
+  if address_is_local "$POD_IDENTITY_IP"; then echo "$POD_IDENTITY_IP"; fi
 }
 
 node_kubeconfig() { # file token
@@ -107,8 +145,8 @@ EOF
 server = "http://$NODE_IP:$REGISTRY_PORT"
 EOF
   head -c 32 /dev/urandom | sha256sum | cut -c1-64 >"$n/registry/token-key"
-  # Pods get routes to the node and to the Service range only; the host does not forward, so a Pod reaches exactly
-  # the addresses of this machine that the test world made.
+  # Pods get routes to the node, the Service range and Pod Identity's address only; the host does not forward, so a
+  # Pod reaches exactly the addresses of this machine that the test world made.
   cat >"$n/cni/net.d/10-aar.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -119,7 +157,7 @@ EOF
       "ipam": {
         "type": "host-local", "dataDir": "$n/cni/ipam",
         "ranges": [[{ "subnet": "$POD_CIDR" }]],
-        "routes": [{ "dst": "$NODE_IP/32" }, { "dst": "$SERVICE_CIDR" }]
+        "routes": [{ "dst": "$NODE_IP/32" }, { "dst": "$SERVICE_CIDR" }, { "dst": "$POD_IDENTITY_IP/32" }]
       }
     },
     { "type": "portmap", "capabilities": { "portMappings": true } }
@@ -277,6 +315,7 @@ node_world_running() {
 
 node_leftovers() {
   ip link show "$NODE_IF" >/dev/null 2>&1 || ip link show "$BRIDGE_IF" >/dev/null 2>&1 ||
+    ip link show "$POD_IDENTITY_IF" >/dev/null 2>&1 ||
     iptables -t nat -S 2>/dev/null | grep -qE -- "-N $NODE_CHAINS_RE" ||
     awk '$2 ~ /\/aar-testenv\.[A-Za-z0-9]+\/node\// { found = 1 } END { exit !found }' /proc/self/mounts
 }

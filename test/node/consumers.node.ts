@@ -18,7 +18,7 @@ import {
   nodeWorld,
   podJsonLog,
   podReachableProxy,
-  restrictedContainer,
+  restrictedPod,
   runPod,
   suiteContext,
   issuedKeys,
@@ -46,31 +46,21 @@ function consumerPod(
   region: string,
   credentials: object,
 ): k8s.V1Pod {
-  return {
-    metadata: { name },
-    spec: {
-      restartPolicy: "Never",
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-      containers: [
-        {
-          name: "consumer",
-          image,
-          imagePullPolicy: "Never",
-          securityContext: restrictedContainer,
-          env: [
-            { name: "AWS_ENDPOINT_URL", value: awsEndpoint },
-            { name: "AWS_REGION", value: region },
-            { name: "INTERVAL_MS", value: "500" },
-            ...((credentials as { env?: k8s.V1EnvVar[] }).env ?? []),
-          ],
-          volumeMounts: (credentials as { mounts?: k8s.V1VolumeMount[] }).mounts ?? [],
-        },
+  return restrictedPod(
+    name,
+    {
+      name: "consumer",
+      image,
+      env: [
+        { name: "AWS_ENDPOINT_URL", value: awsEndpoint },
+        { name: "AWS_REGION", value: region },
+        { name: "INTERVAL_MS", value: "500" },
+        ...((credentials as { env?: k8s.V1EnvVar[] }).env ?? []),
       ],
-      volumes: (credentials as { volumes?: k8s.V1Volume[] }).volumes ?? [],
+      volumeMounts: (credentials as { mounts?: k8s.V1VolumeMount[] }).mounts ?? [],
     },
-  };
+    { volumes: (credentials as { volumes?: k8s.V1Volume[] }).volumes ?? [] },
+  );
 }
 
 const callsBy = (proxy: AwsProxy, keys: Set<string>): ProxyRecord[] =>

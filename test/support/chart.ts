@@ -181,6 +181,19 @@ export async function installChart(
   return { release, namespace, serviceAccount, kubeConfig, kubeConfigFile, notes };
 }
 
+/** `helm upgrade` of an installed test release, keeping its values and changing the ones in `set`. */
+export async function upgradeChart(installed: InstalledChart, set: Record<string, string>): Promise<string> {
+  return helm([
+    "upgrade",
+    installed.release,
+    CHART,
+    "--namespace",
+    installed.namespace,
+    "--reuse-values",
+    ...setArgs(set),
+  ]);
+}
+
 /**
  * Lets a helm release adopt existing CRDs (installed from the chart's former crds/ folder, or by kubectl): exactly
  * the commands docs/chart.md gives users, since helm refuses to take over an object without its ownership label and

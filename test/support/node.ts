@@ -258,3 +258,25 @@ export function issuedKeys(proxy: AwsProxy): Map<string, number> {
   }
   return keys;
 }
+
+/**
+ * A Pod of one container under the restricted Pod Security Standard, with no API token, no Service links and no
+ * restarts: the shape of the tests' workload Pods. `pod` adds to the spec (volumes, a ServiceAccount).
+ */
+export function restrictedPod(
+  name: string,
+  container: k8s.V1Container,
+  pod: Partial<k8s.V1PodSpec> = {},
+): k8s.V1Pod {
+  return {
+    metadata: { name },
+    spec: {
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [{ imagePullPolicy: "Never", securityContext: restrictedContainer, ...container }],
+      ...pod,
+    },
+  };
+}

@@ -70,3 +70,74 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "aws-assume-role.serviceMonitorServed" -}}
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor" }}true{{ end }}
 {{- end }}
+
+{{/*
+Pod Identity (docs/pod-identity.md): the names the operator's POD_IDENTITY_* variables, the Service, the webhook and
+the agent share. One release per cluster runs it: the agent holds port 80 of the link-local address on every node.
+*/}}
+{{- define "aws-assume-role.podIdentity.service" -}}
+{{- printf "%s-pod-identity" (include "aws-assume-role.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "aws-assume-role.podIdentity.webhook" -}}
+{{- include "aws-assume-role.clusterScopedName" . }}
+{{- end }}
+
+{{- define "aws-assume-role.podIdentity.tlsSecret" -}}
+{{- printf "%s-pod-identity-tls" (include "aws-assume-role.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* cert-manager's Secret (podIdentity.certManager): not the operator's own TLS Secret, so no two writers share one. */}}
+{{- define "aws-assume-role.podIdentity.certificateSecret" -}}
+{{- printf "%s-pod-identity-cert" (include "aws-assume-role.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "aws-assume-role.podIdentity.certificate" -}}
+{{- include "aws-assume-role.podIdentity.service" . }}
+{{- end }}
+
+{{- define "aws-assume-role.podIdentity.caConfigMap" -}}
+aws-pod-identity-ca
+{{- end }}
+
+{{- define "aws-assume-role.podIdentity.agentName" -}}
+aws-pod-identity-agent
+{{- end }}
+
+{{/* The agent's `namespace/serviceaccount` (POD_IDENTITY_AGENT): whose token the authority trusts. */}}
+{{- define "aws-assume-role.podIdentity.agent" -}}
+{{- printf "%s/%s" .Values.podIdentity.agent.namespace (include "aws-assume-role.podIdentity.agentName" .) }}
+{{- end }}
+
+{{/* The authority as the agent names it; the certificate is checked against this host name. */}}
+{{- define "aws-assume-role.podIdentity.authorityUrl" -}}
+{{- printf "https://%s.%s.svc:%v" (include "aws-assume-role.podIdentity.service" .) .Release.Namespace .Values.podIdentity.port }}
+{{- end }}
+
+{{/* The agent's addresses as AGENT_LISTEN takes them: a comma-separated list of host:port. */}}
+{{- define "aws-assume-role.podIdentity.listen" -}}
+{{- $agent := .Values.podIdentity.agent }}
+{{- $listen := list (printf "%s:%v" $agent.address $agent.port) }}
+{{- with $agent.ipv6Address }}
+{{- $listen = append $listen (printf "[%s]:%v" . $agent.port) }}
+{{- end }}
+{{- join "," $listen }}
+{{- end }}
+
+{{/* The agent's selector: a name of its own, so no selector of the operator's (Service, PDB) ever matches it. */}}
+{{- define "aws-assume-role.podIdentity.agentSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "aws-assume-role.podIdentity.agentName" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "aws-assume-role.podIdentity.agentLabels" -}}
+{{- $labels := include "aws-assume-role.labels" . | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/name" (include "aws-assume-role.podIdentity.agentName" .) }}
+{{- $_ := set $labels "app.kubernetes.io/component" "pod-identity-agent" }}
+{{- toYaml $labels }}
+{{- end }}
+
+{{/* Non-empty when the cluster serves cert-manager's Certificate (helm template: --api-versions). */}}
+{{- define "aws-assume-role.certManagerServed" -}}
+{{- if .Capabilities.APIVersions.Has "cert-manager.io/v1/Certificate" }}true{{ end }}
+{{- end }}
