@@ -15,7 +15,11 @@ import type * as k8s from "@kubernetes/client-node";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import { createResource, readSecret, startOperator, waitForReady } from "../support/operator.ts";
 import {
+  chartValues,
   consumerImage,
+  describePods,
+  installOperator,
+  isReady,
   hasNode,
   NO_NODE,
   nodeWorld,
@@ -298,3 +302,204 @@ describe("which SDKs pick up refreshed credentials", { skip: hasNode() ? false :
     }
   });
 });
+
+// The endpoint as a delivery (Pod Identity): the chart installed with podIdentity.enabled (operator replicas, the node
+// agent, the webhook), an AWSPodIdentityAssociation for a ServiceAccount, and Pods of that ServiceAccount with no
+// credential setting of their own. The SDKs' container credential providers fetch from the agent and fetch again
+// before expiry: across rotations no call fails, nothing restarts, and no Secret holds what AWS issued.
+const ENDPOINT_CONSUMERS = [
+  { sdk: "js", mode: "client" },
+  { sdk: "python", mode: "client" },
+  { sdk: "python", mode: "cli" },
+  { sdk: "go", mode: "client" },
+] as const;
+/** The authority's Service address: the test world has no cluster DNS, so the agent is told the address. */
+const AUTHORITY_IP = "10.0.0.200";
+const AGENT_NAMESPACE = "aws-pod-identity";
+const ENDPOINT_VAR = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+
+/** Every Secret of the cluster, decoded: namespace/name → its values as text. */
+async function allSecretValues(w: NodeWorld): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const s of (await w.core.listSecretForAllNamespaces()).items) {
+    const text = Object.values(s.data ?? {})
+      .map((v) => Buffer.from(v, "base64").toString("utf8"))
+      .join("\n");
+    out.set(`${s.metadata?.namespace}/${s.metadata?.name}`, text);
+  }
+  return out;
+}
+
+describe(
+  "the node endpoint (Pod Identity): SDKs refresh by themselves",
+  { skip: hasNode() ? false : NO_NODE },
+  () => {
+    const suite = suiteContext("SDKs on the node endpoint", after);
+    let w: NodeWorld;
+    let proxy: AwsProxy;
+    let ns: string;
+    const images: Record<string, string> = {};
+
+    /** Fingerprint → access key id of every key the proxy issued to a session of this association. */
+    const issuedTo = (session: string): Map<string, string> =>
+      new Map(
+        proxy
+          .records({ action: "AssumeRole" })
+          .filter((r) => r.params.RoleSessionName === session && r.issued?.accessKeyId)
+          .map((r) => [fingerprint(r.issued!.accessKeyId!), r.issued!.accessKeyId!]),
+      );
+
+    async function associate(name: string, serviceAccount: string): Promise<void> {
+      await kubectl(["create", "serviceaccount", serviceAccount, "-n", ns]);
+      await kubectl(
+        ["create", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "pincette.net/v1",
+          kind: "AWSPodIdentityAssociation",
+          metadata: { name, namespace: ns },
+          // The proxy shortens every session; 900 s requested keeps its 30 s answers plausible (expiry checks).
+          spec: { serviceAccount, roleName: ROLE, durationSeconds: 900 },
+        }),
+      );
+      await eventually(`association ${name} Ready`, async () => {
+        const a = JSON.parse(
+          await kubectl(["get", "awspodidentityassociation", name, "-n", ns, "-o", "json"]),
+        ) as {
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        return a.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+          ? true
+          : undefined;
+      });
+    }
+
+    before(async () => {
+      const found = await nodeWorld();
+      if (!found) throw new Error(NO_NODE);
+      w = found;
+      proxy = await podReachableProxy(suite, w);
+      proxy.setLifetime({ stsSeconds: LIFETIME_SECONDS, rejectExpired: true });
+      const [js, python, go] = await Promise.all([
+        consumerImage("js"),
+        consumerImage("python"),
+        consumerImage("go"),
+      ]);
+      Object.assign(images, { js, python, go });
+      await installOperator(suite, w, proxy.url, {
+        podIdentity: {
+          enabled: true,
+          service: { clusterIP: AUTHORITY_IP },
+          agent: { authorityAddress: AUTHORITY_IP },
+        },
+      });
+      await eventually(
+        "the node agent Ready",
+        async () => {
+          const pods = await w.core.listNamespacedPod({ namespace: AGENT_NAMESPACE });
+          return pods.items.length === 1 && pods.items.every(isReady) ? true : undefined;
+        },
+        120_000,
+      ).catch(async (err: unknown) => {
+        throw new Error(`${String(err)}\n${await describePods(AGENT_NAMESPACE)}`);
+      });
+      ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
+    });
+
+    test(`JS, botocore, Go and the AWS CLI across ${REFRESHES} rotations: no ExpiredToken, no restart, no Secret`, async (t) => {
+      await associate("sdk", "sdk");
+      const pod = sdkPod("sdk-endpoint", images, w, proxy.url, ENDPOINT_CONSUMERS, { env: [] });
+      pod.spec!.serviceAccountName = "sdk";
+      const running = await runPod(ns, pod);
+      for (const c of running.spec!.containers) {
+        assert.equal(
+          c.env?.find((e) => e.name === ENDPOINT_VAR)?.value,
+          "http://169.254.170.23/v1/credentials",
+          `${c.name}: the webhook injected the endpoint`,
+        );
+        assert.ok(!c.env?.some((e) => e.name === "AWS_ACCESS_KEY_ID"), `${c.name}: no key in its spec`);
+      }
+      const session = `aarpi.${ns}.sdk`;
+      const logs = await eventually(
+        `every consumer signing with ${REFRESHES + 1} issued keys`,
+        async () => {
+          const all = await Promise.all(
+            ENDPOINT_CONSUMERS.map((c) => containerLog(ns, "sdk-endpoint", containerName(c))),
+          );
+          // The AWS CLI starts a process per call and cannot say which key it signed with: the proxy's records do.
+          const rotated = all.every(
+            (lines, i) => ENDPOINT_CONSUMERS[i]!.mode === "cli" || analyse(lines).used.size >= REFRESHES + 1,
+          );
+          return rotated ? all : undefined;
+        },
+        (REFRESHES + 4) * LIFETIME_SECONDS * 1000,
+        1_000,
+      );
+      const issued = issuedTo(session);
+      for (const [i, c] of ENDPOINT_CONSUMERS.entries()) {
+        const a = analyse(logs[i]!);
+        t.diagnostic(
+          `endpoint ${containerName(c)} (${a.calls[0]?.sdk}): ${a.ok} ok, ${a.expired} expired, ${a.errors} other errors, ${a.used.size} keys`,
+        );
+        assert.equal(a.expired, 0, `${containerName(c)}: no ExpiredToken`);
+        assert.equal(a.errors, 0, `${containerName(c)}: no failed call`);
+        assert.ok(a.ok > 0, `${containerName(c)}: made calls`);
+        if (c.mode === "cli") continue;
+        for (const key of a.used.keys())
+          assert.ok(
+            issued.has(key),
+            `${containerName(c)}: signed with ${key}, which AWS issued to ${session}`,
+          );
+      }
+      // At the proxy: every call not signed with the operator's own key was signed with a key issued to the
+      // association, and none was refused.
+      const consumerCalls = proxy
+        .records({ action: "GetCallerIdentity" })
+        .filter((r) => r.accessKeyId !== w.env.AWS_ACCESS_KEY_ID);
+      assert.ok(consumerCalls.length > 0);
+      for (const r of consumerCalls) {
+        assert.equal(r.callerSession, session, `GetCallerIdentity #${r.seq} signed with a key of ${session}`);
+        assert.equal(r.status, 200, `GetCallerIdentity #${r.seq} answered ${r.status} ${r.rejected ?? ""}`);
+      }
+      const after = await w.core.readNamespacedPod({ name: "sdk-endpoint", namespace: ns });
+      for (const s of after.status?.containerStatuses ?? [])
+        assert.equal(s.restartCount, 0, `${s.name} never restarted`);
+
+      // No credentials at rest: no Secret anywhere holds a key issued to the association.
+      const secrets = await allSecretValues(w);
+      for (const [name, text] of secrets) {
+        for (const key of issuedTo(session).values())
+          assert.ok(!text.includes(key), `Secret ${name} holds an issued access key id`);
+      }
+    });
+
+    test("20 Pods of one ServiceAccount cost one AssumeRole per serving replica, none per Pod start", async () => {
+      // Long enough that no refresh falls into the test: every AssumeRole is one a Pod start would have caused.
+      proxy.setLifetime({ stsSeconds: 900, rejectExpired: true });
+      await associate("many", "many");
+      const session = `aarpi.${ns}.many`;
+      const pods = Array.from({ length: 20 }, (_, i) => {
+        const p = sdkPod(`many-${i}`, images, w, proxy.url, [{ sdk: "go", mode: "client" }], { env: [] });
+        p.spec!.serviceAccountName = "many";
+        return p;
+      });
+      await Promise.all(pods.map((p) => runPod(ns, p)));
+      await eventually(
+        "every Pod's first successful call",
+        async () => {
+          const logs = await Promise.all(pods.map((p) => containerLog(ns, p.metadata!.name!, "go-client")));
+          return logs.every((l) => analyse(l).ok > 0) ? true : undefined;
+        },
+        120_000,
+        1_000,
+      );
+      const values = (await chartValues()) as { replicaCount: number };
+      const assumed = proxy
+        .records({ action: "AssumeRole" })
+        .filter((r) => r.params.RoleSessionName === session);
+      assert.ok(
+        assumed.length >= 1 && assumed.length <= values.replicaCount,
+        `${assumed.length} AssumeRole for 20 Pods (at most one per replica: ${values.replicaCount})`,
+      );
+    });
+  },
+);
