@@ -28,7 +28,7 @@ export interface RequestHandlerOptions {
 export function podTokenOf(header: string | undefined): string | undefined {
   const token = (header ?? "")
     .trim()
-    .replace(/^bearer\s+/i, "")
+    .replace(/^bearer(\s+|$)/i, "")
     .trim();
   return token === "" ? undefined : token;
 }
