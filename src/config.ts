@@ -1,7 +1,7 @@
 // Flags and environment → one validated, typed Config. Every flag has an environment twin; a flag given on the
 // command line wins over its variable. `--help` prints the table (flags.ts).
 import { parseArgs } from "node:util";
-import { FLAGS } from "./flags.ts";
+import { FLAGS, flagsHelp } from "./flags.ts";
 import type { FlagSpec } from "./flags.ts";
 import { parseBindAddress } from "./ops/bind-address.ts";
 
@@ -166,10 +166,6 @@ function validate(c: Config): void {
 
 /** ":8080" → { host: undefined, port: 8080 }; "127.0.0.1:0" → { host: "127.0.0.1", port: 0 }; "0" → undefined. */
 export function helpText(): string {
-  const rows = FLAGS.map(
-    (f) =>
-      `  --${f.flag}${f.kind === "boolean" ? "" : " <value>"}\n      ${f.help}\n      env ${f.env}, default ${f.default === "" ? "(empty)" : f.default}`,
-  );
   return [
     "aws-assume-role-operator: keeps Secrets filled with fresh AWS credentials for AWSAssumeRole resources.",
     "",
@@ -179,9 +175,6 @@ export function helpText(): string {
     "AWS access: the AWS SDK default credential chain (EKS Pod Identity, IRSA, environment, profile);",
     "endpoints through the standard AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_ECR variables.",
     "",
-    "Flags (each has an environment variable; the flag wins):",
-    ...rows,
-    "  -h, --help\n      Show this help",
-    "",
+    ...flagsHelp(FLAGS),
   ].join("\n");
 }

@@ -294,3 +294,17 @@ export const FLAGS = [
     help: "Log level: debug, info, warn or error",
   },
 ] as const satisfies readonly FlagSpec[];
+
+/** The "Flags" block of a --help text: one entry per flag with its variable and default. */
+export function flagsHelp(flags: readonly FlagSpec[]): string[] {
+  const rows = flags.map(
+    (f) =>
+      `  --${f.flag}${f.kind === "boolean" ? "" : " <value>"}\n      ${f.help}\n      env ${f.env}, default ${f.default === "" ? "(empty)" : f.default}`,
+  );
+  return [
+    "Flags (each has an environment variable; the flag wins):",
+    ...rows,
+    "  -h, --help\n      Show this help",
+    "",
+  ];
+}
