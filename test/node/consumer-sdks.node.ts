@@ -420,15 +420,24 @@ describe(
       }
       const session = `aarpi.${ns}.sdk`;
       const logs = await eventually(
-        `every consumer signing with ${REFRESHES + 1} issued keys`,
+        `every consumer calling on past the expiry of ${REFRESHES} keys it signed with`,
         async () => {
           const all = await Promise.all(
             ENDPOINT_CONSUMERS.map((c) => containerLog(ns, "sdk-endpoint", containerName(c))),
           );
-          // The AWS CLI starts a process per call and cannot say which key it signed with: the proxy's records do.
-          const rotated = all.every(
-            (lines, i) => ENDPOINT_CONSUMERS[i]!.mode === "cli" || analyse(lines).used.size >= REFRESHES + 1,
-          );
+          const expiry = issuedExpiry(proxy);
+          // Two replicas serve, each with its own credentials: a rotation is a key that expired while calls went on.
+          // The AWS CLI starts a process per call and cannot say which key it signed with: its calls must span the
+          // same time, and the proxy's records below say what they were signed with.
+          const rotated = all.every((lines, i) => {
+            const a = analyse(lines);
+            const last = Date.parse(a.calls.at(-1)?.time ?? "");
+            if (ENDPOINT_CONSUMERS[i]!.mode === "cli") {
+              return last - Date.parse(a.calls[0]?.time ?? "") > REFRESHES * LIFETIME_SECONDS * 1000;
+            }
+            const outlived = [...a.used.keys()].filter((k) => (expiry.get(k) ?? Infinity) < last);
+            return outlived.length >= REFRESHES;
+          });
           return rotated ? all : undefined;
         },
         (REFRESHES + 4) * LIFETIME_SECONDS * 1000,
