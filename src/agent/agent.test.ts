@@ -147,6 +147,13 @@ describe("the node agent", () => {
     assert.equal(seen.headers.host, `${AUTHORITY_NAME}:${authority.port}`);
   });
 
+  test("keeps one TLS connection to the authority for many requests", async () => {
+    const port = await start();
+    for (let i = 0; i < 5; i++) assert.equal((await credentials(port, `pod-token-${i}`)).status, 200);
+    assert.equal(authority.requests.length, 5);
+    assert.equal(authority.connections, 1);
+  });
+
   test("answers 502 AuthorityUnavailable when the authority's certificate is for another name", async () => {
     const port = await start({ authorityName: "someone-else.test" });
     const reply = await credentials(port);

@@ -52,7 +52,7 @@ export async function startAgent(settings: AgentSettings, options: AgentOptions)
       if (state !== "changed") log.info(`agent token ${state}`, { path: settings.tokenFile });
     },
   });
-  caFile.read(); // log whether the CA is there at start
+  if (!caFile.read()) log.warn("authority CA not there yet", { path: settings.authorityCaFile });
   const authority = new AuthorityClient({
     url: settings.authorityUrl,
     address: settings.authorityAddress,

@@ -94,7 +94,17 @@ export class AuthorityClient {
     if (this.#agent && this.#agentCaVersion === version) return this.#agent;
     const old = this.#agent;
     if (old) setTimeout(() => old.destroy(), this.#options.timeoutMs + 1000).unref();
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 32, timeout: 30_000, ca });
+    const hostname = this.#hostname;
+    // The identity check sits on the pool, not on each request: a per-request checkServerIdentity gets a
+    // pool of its own in node:https, which would mean a new TLS connection for every request.
+    this.#agent = new Agent({
+      keepAlive: true,
+      maxSockets: 32,
+      timeout: 30_000,
+      ca,
+      servername: isIP(hostname) === 0 ? hostname : undefined,
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(hostname, cert),
+    });
     this.#agentCaVersion = version;
     return this.#agent;
   }
@@ -108,8 +118,6 @@ export class AuthorityClient {
         port: this.#target.port || 443,
         path: this.#target.pathname,
         method: "GET",
-        servername: isIP(hostname) === 0 ? hostname : undefined,
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(hostname, cert),
         headers: {
           host: this.#target.host,
           accept: "application/json",

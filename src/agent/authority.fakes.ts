@@ -85,6 +85,8 @@ export type AuthorityReply = { status: number; body: unknown; delayMs?: number }
 export interface FakeAuthority {
   port: number;
   requests: AuthorityRequest[];
+  /** TLS connections accepted. */
+  connections: number;
   /** What the authority answers next (per request). */
   reply: (request: AuthorityRequest) => AuthorityReply;
   close(): Promise<void>;
@@ -104,6 +106,7 @@ export async function startFakeAuthority(pki: TestPki, port = 0): Promise<FakeAu
   const fake: FakeAuthority = {
     port: 0,
     requests: [],
+    connections: 0,
     reply: () => ({ status: 200, body: credentialsBody(new Date(Date.now() + 3_600_000)) }),
     close: () => new Promise<void>((resolve) => closeServer(server, resolve)),
   };
@@ -116,6 +119,7 @@ export async function startFakeAuthority(pki: TestPki, port = 0): Promise<FakeAu
       res.end(typeof body === "string" ? body : JSON.stringify(body));
     }, delayMs ?? 0);
   });
+  server.on("secureConnection", () => fake.connections++);
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   fake.port = (server.address() as AddressInfo).port;
   return fake;
