@@ -484,7 +484,13 @@ describe("Pod Identity (podIdentity.*)", () => {
     assert.equal(pod.initContainers, undefined);
     const [container] = pod.containers;
     assert.equal(container!.image, containerOf(objects).image);
-    assert.deepEqual(container!.command, ["node", "dist/agent/main.js"]);
+    assert.deepEqual(container!.command, [
+      "node",
+      "--max-semi-space-size=1",
+      "--no-opt",
+      "--no-maglev",
+      "dist/agent/main.js",
+    ]);
     assert.equal(container!.ports, undefined);
     const env = Object.fromEntries(container!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
     assert.deepEqual(env, {
