@@ -10,8 +10,6 @@
 //   - environment variables: every SDK keeps its first credentials and fails after expiry.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import type * as k8s from "@kubernetes/client-node";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import { createResource, readSecret, startOperator, waitForReady } from "../support/operator.ts";
 import {
@@ -24,16 +22,22 @@ import {
   NO_NODE,
   nodeWorld,
   podReachableProxy,
-  restrictedContainer,
   runPod,
   suiteContext,
 } from "../support/node.ts";
 import type { NodeWorld } from "../support/node.ts";
 import { eventually, freshNamespace, kubectl } from "../support/world.ts";
+import {
+  analyse,
+  containerLog,
+  containerName,
+  fingerprint,
+  issuedExpiry,
+  sdkPod,
+} from "../support/sdk-consumers.ts";
 
 const LIFETIME_SECONDS = 30;
 const REFRESHES = 3;
-const INTERVAL_MS = 1000;
 const LAST_REFRESH = "aws-assume-role.pincette.net/last-refresh-time";
 const ROLE = "node-sdk-role";
 const FILE_CONSUMERS = [
@@ -50,90 +54,6 @@ const ENV_CONSUMERS = [
   { sdk: "python", mode: "client" },
   { sdk: "go", mode: "client" },
 ] as const;
-
-interface Line {
-  time: string;
-  event?: string;
-  sdk?: string;
-  result?: "ok" | "expired" | "error";
-  /** Fingerprint of the access key it signed with / the mounted file holds (see the consumers). */
-  key?: string;
-  fileKey?: string;
-  error?: string;
-}
-
-/** The consumers' fingerprint of an access key id: the first 8 hex digits of its SHA-256. */
-const fingerprint = (key: string): string => createHash("sha256").update(key).digest("hex").slice(0, 8);
-
-const containerName = (c: { sdk: string; mode: string }): string => `${c.sdk}-${c.mode}`;
-
-function sdkPod(
-  name: string,
-  images: Record<string, string>,
-  w: NodeWorld,
-  proxyUrl: string,
-  consumers: readonly { sdk: string; mode: string }[],
-  delivery: { env: k8s.V1EnvVar[]; mounts?: k8s.V1VolumeMount[]; volumes?: k8s.V1Volume[] },
-): k8s.V1Pod {
-  const region = w.env.AWS_REGION!;
-  return {
-    metadata: { name },
-    spec: {
-      restartPolicy: "Never",
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-      volumes: delivery.volumes ?? [],
-      containers: consumers.map((c) => ({
-        name: containerName(c),
-        image: images[c.sdk]!,
-        imagePullPolicy: "Never",
-        securityContext: restrictedContainer,
-        env: [
-          { name: "AWS_ENDPOINT_URL", value: proxyUrl },
-          { name: "AWS_REGION", value: region },
-          { name: "AWS_DEFAULT_REGION", value: region },
-          { name: "HOME", value: "/tmp" },
-          { name: "MODE", value: c.mode },
-          { name: "INTERVAL_MS", value: String(INTERVAL_MS) },
-          ...delivery.env,
-        ],
-        volumeMounts: delivery.mounts ?? [],
-      })),
-    },
-  };
-}
-
-async function containerLog(ns: string, pod: string, container: string): Promise<Line[]> {
-  const text = await kubectl(["logs", "-n", ns, pod, "-c", container]);
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Line);
-}
-
-/** Issued access key fingerprint → its expiration (ms), from the proxy's AssumeRole records. */
-function issuedExpiry(proxy: AwsProxy): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const r of proxy.records({ action: "AssumeRole" }))
-    if (r.issued?.accessKeyId && r.issued.expiration)
-      out.set(fingerprint(r.issued.accessKeyId), Date.parse(r.issued.expiration));
-  return out;
-}
-
-/** What one container saw: when each new file appeared, when the SDK first signed with it, and how calls ended. */
-function analyse(lines: Line[]) {
-  const calls = lines.filter((l) => l.event === undefined && l.result !== undefined);
-  const fileSeen = new Map<string, number>();
-  const used = new Map<string, number>();
-  for (const c of calls) {
-    const t = Date.parse(c.time);
-    if (c.fileKey && !fileSeen.has(c.fileKey)) fileSeen.set(c.fileKey, t);
-    if (c.key && !used.has(c.key)) used.set(c.key, t);
-  }
-  const count = (r: string) => calls.filter((c) => c.result === r).length;
-  return { calls, fileSeen, used, ok: count("ok"), expired: count("expired"), errors: count("error") };
-}
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 

@@ -1,0 +1,257 @@
+// Pod Identity when its parts fail, on the node with the chart installed (operator replicas, node agent, webhook) and
+// real SDK consumers:
+//   - the node agent's Pod is restarted: consumers holding credentials see nothing; a Pod started meanwhile sees at
+//     most one failed call before its SDK gets credentials;
+//   - both operator replicas are down for longer than the agent's cache: consumers keep working on the agent's cached
+//     answer until shortly before it expires, and recover within seconds of the operator's return; a Pod created
+//     meanwhile still starts (the webhook's failurePolicy is Ignore), and once the operator is back it is reported
+//     on the Pod (a Warning event) and in the association's status, with the fix.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
+import {
+  consumerImage,
+  describePods,
+  hasNode,
+  installOperator,
+  isReady,
+  NO_NODE,
+  nodeWorld,
+  OPERATOR_NAMESPACE,
+  operatorPods,
+  podReachableProxy,
+  RELEASE,
+  runPod,
+  suiteContext,
+} from "../support/node.ts";
+import type { NodeWorld } from "../support/node.ts";
+import { analyse, containerLog, containerName, sdkPod } from "../support/sdk-consumers.ts";
+import { eventually, freshNamespace, kubectl } from "../support/world.ts";
+
+const AGENT_NAMESPACE = "aws-pod-identity";
+const AUTHORITY_IP = "10.0.0.200";
+const ROLE = "node-sdk-role";
+const CONSUMERS = [
+  { sdk: "js", mode: "client" },
+  { sdk: "python", mode: "client" },
+  { sdk: "go", mode: "client" },
+] as const;
+/**
+ * Credentials the agent caches (it caches none with less than two minutes left) and every SDK fetches anew on each
+ * call (all refresh within five minutes of expiry), so each call goes through the agent.
+ */
+const LIFETIME_SECONDS = 180;
+
+async function agentPods(w: NodeWorld) {
+  return (await w.core.listNamespacedPod({ namespace: AGENT_NAMESPACE })).items.filter(
+    (p) => !p.metadata?.deletionTimestamp,
+  );
+}
+
+async function association(namespace: string, name: string) {
+  return JSON.parse(
+    await kubectl(["get", "awspodidentityassociation", name, "-n", namespace, "-o", "json"]),
+  ) as {
+    status?: {
+      conditions?: { type: string; status: string; message: string }[];
+      pods?: { injected: number; missed: number; missedNames?: string[] };
+    };
+  };
+}
+
+describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE }, () => {
+  const suite = suiteContext("pod identity faults", after);
+  let w: NodeWorld;
+  let proxy: AwsProxy;
+  let ns: string;
+  const images: Record<string, string> = {};
+
+  const consumerPod = (name: string) => {
+    const p = sdkPod(name, images, w, proxy.url, CONSUMERS, { env: [] });
+    p.spec!.serviceAccountName = "app";
+    return p;
+  };
+  const logsOf = (pod: string) => Promise.all(CONSUMERS.map((c) => containerLog(ns, pod, containerName(c))));
+
+  before(async () => {
+    const found = await nodeWorld();
+    if (!found) throw new Error(NO_NODE);
+    w = found;
+    proxy = await podReachableProxy(suite, w);
+    proxy.setLifetime({ stsSeconds: LIFETIME_SECONDS, rejectExpired: true });
+    const [js, python, go] = await Promise.all([
+      consumerImage("js"),
+      consumerImage("python"),
+      consumerImage("go"),
+    ]);
+    Object.assign(images, { js, python, go });
+    await installOperator(suite, w, proxy.url, {
+      podIdentity: {
+        enabled: true,
+        service: { clusterIP: AUTHORITY_IP },
+        agent: { authorityAddress: AUTHORITY_IP },
+      },
+    });
+    await eventually("the node agent Ready", async () => {
+      const pods = await agentPods(w);
+      return pods.length === 1 && pods.every(isReady) ? true : undefined;
+    });
+    ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
+    await kubectl(["create", "serviceaccount", "app", "-n", ns]);
+    await kubectl(
+      ["create", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "pincette.net/v1",
+        kind: "AWSPodIdentityAssociation",
+        metadata: { name: "app", namespace: ns },
+        spec: { serviceAccount: "app", roleName: ROLE, durationSeconds: 900 },
+      }),
+    );
+    await eventually("association Ready", async () =>
+      (await association(ns, "app")).status?.conditions?.some(
+        (c) => c.type === "Ready" && c.status === "True",
+      )
+        ? true
+        : undefined,
+    );
+    await runPod(ns, consumerPod("steady"));
+    await eventually("every consumer's first successful call", async () =>
+      (await logsOf("steady")).every((l) => analyse(l).ok > 0) ? true : undefined,
+    );
+  });
+
+  test("the agent's Pod restarted: running consumers see nothing, a Pod started meanwhile at most one failed call", async () => {
+    const old = (await agentPods(w))[0]!;
+    const restartedAt = Date.now();
+    await kubectl(["delete", "pod", "-n", AGENT_NAMESPACE, old.metadata!.name!, "--wait=false"]);
+    const fresh = consumerPod("during-restart");
+    await w.core.createNamespacedPod({ namespace: ns, body: fresh });
+    await eventually(
+      "a new agent Pod Ready",
+      async () => {
+        const pods = await agentPods(w);
+        return pods.some((p) => p.metadata!.uid !== old.metadata!.uid && isReady(p)) ? true : undefined;
+      },
+      120_000,
+    ).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await describePods(AGENT_NAMESPACE)}`);
+    });
+    const readyAt = Date.now();
+    const logs = await eventually(
+      "the Pod started during the restart making successful calls",
+      async () => {
+        const all = await logsOf("during-restart").catch(() => undefined);
+        return all?.every((l) => analyse(l).ok > 0) ? all : undefined;
+      },
+      120_000,
+    );
+    for (const [i, c] of CONSUMERS.entries()) {
+      const a = analyse(logs[i]!);
+      assert.ok(
+        a.expired + a.errors <= 1,
+        `${containerName(c)} (new Pod): ${a.expired + a.errors} failed calls`,
+      );
+    }
+    // The consumers that held credentials: every call from the restart until a while after it succeeded.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const steady = await logsOf("steady");
+    for (const [i, c] of CONSUMERS.entries()) {
+      const around = analyse(steady[i]!).calls.filter((l) => Date.parse(l.time) >= restartedAt);
+      assert.ok(around.length > 0);
+      assert.deepEqual(
+        around.filter((l) => l.result !== "ok").map((l) => `${l.time} ${l.error ?? l.result}`),
+        [],
+        `${containerName(c)}: no failed call around the agent's restart (Ready again after ${readyAt - restartedAt} ms)`,
+      );
+    }
+  });
+
+  test("both operator replicas down: consumers work on the agent's cache, recover on return; a Pod created meanwhile is reported", async (t) => {
+    const replicas = (await operatorPods(w)).length;
+    const downAt = Date.now();
+    await kubectl(["scale", "deployment", RELEASE, "-n", OPERATOR_NAMESPACE, "--replicas=0"]);
+    await eventually(
+      "no operator Pod",
+      async () => ((await operatorPods(w)).length === 0 ? true : undefined),
+      60_000,
+    );
+    // The webhook is down too: a Pod of the associated ServiceAccount still starts, without the variables.
+    const missed = await runPod(ns, consumerPod("missed"));
+    assert.ok(
+      !missed.spec!.containers[0]!.env?.some((e) => e.name === "AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+      "created while the webhook was down: not injected",
+    );
+    // Down until every consumer has failed: the agent's cached answer has run out.
+    const failedSince = await eventually(
+      "every consumer failing once the agent's cached answer ran out",
+      async () => {
+        const logs = await logsOf("steady");
+        const firsts = logs.map((l) =>
+          analyse(l).calls.find((c) => Date.parse(c.time) > downAt && c.result !== "ok"),
+        );
+        return firsts.every(Boolean) ? firsts.map((f) => Date.parse(f!.time)) : undefined;
+      },
+      (LIFETIME_SECONDS + 60) * 1000,
+      1_000,
+    );
+    const workedFor = failedSince.map((f) => Math.round((f - downAt) / 1000));
+    t.diagnostic(`consumers kept working for ${workedFor.join(", ")} s with both replicas down`);
+    const issued = proxy.records({ action: "AssumeRole" }).filter((r) => Date.parse(r.time) < downAt);
+    const lastExpiry = Math.max(...issued.map((r) => Date.parse(r.issued?.expiration ?? "")));
+    for (const [i, f] of failedSince.entries()) {
+      // The agent stands in with a cached answer until a minute before it expires.
+      assert.ok(
+        f >= Math.min(lastExpiry - 120_000, downAt + 30_000),
+        `${containerName(CONSUMERS[i]!)} failed ${workedFor[i]} s after the operator went down, long before its credentials ran out`,
+      );
+    }
+
+    await kubectl(["scale", "deployment", RELEASE, "-n", OPERATOR_NAMESPACE, `--replicas=${replicas}`]);
+    const upAt = await eventually(
+      "an operator Pod Ready",
+      async () => ((await operatorPods(w)).some(isReady) ? Date.now() : undefined),
+      120_000,
+    );
+    const recovered = await eventually(
+      "every consumer successful again",
+      async () => {
+        const logs = await logsOf("steady");
+        const firsts = logs.map((l) =>
+          analyse(l).calls.find((c) => Date.parse(c.time) > upAt && c.result === "ok"),
+        );
+        return firsts.every(Boolean) ? firsts.map((f) => Date.parse(f!.time) - upAt) : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    t.diagnostic(
+      `recovered ${recovered.map((ms) => (ms / 1000).toFixed(1)).join(", ")} s after an operator Pod was Ready`,
+    );
+    for (const ms of recovered) assert.ok(ms < 20_000, `recovered ${ms} ms after the operator's return`);
+
+    const reported = await eventually(
+      "the missed Pod in the association's status",
+      async () => {
+        const pods = (await association(ns, "app")).status?.pods;
+        return pods?.missedNames?.includes("missed") ? pods : undefined;
+      },
+      60_000,
+    );
+    assert.equal(reported.missed, 1);
+    const events = JSON.parse(
+      await kubectl([
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "involvedObject.name=missed",
+        "-o",
+        "json",
+      ]),
+    ) as { items: { type: string; reason: string; message: string }[] };
+    const warning = events.items.find((e) => e.reason === "PodIdentityNotInjected");
+    assert.equal(warning?.type, "Warning");
+    assert.match(warning!.message, /restart it/);
+  });
+});
