@@ -274,6 +274,8 @@ export class Operator {
           chartValue: "clusterAssumeRoles.enabled",
           consequence: "no Secret is written to any namespace",
           clusterScoped: true,
+          // Several installs (--namespaces) may see one cluster resource, and one of them may serve it.
+          overwrite: false,
           path: () => ClusterAWSAssumeRoleClient.path,
           patchStatus: statusPatcher(
             options.client,
@@ -291,6 +293,9 @@ export class Operator {
           chartValue: "podIdentity.enabled",
           consequence: "its ServiceAccount's Pods get no credentials from the node endpoint",
           clusterScoped: false,
+          // One install per cluster serves Pod Identity (its agent holds the node's address): an Associated status
+          // left by an earlier run with the flag is no longer true.
+          overwrite: true,
           path: associationsPath,
           patchStatus: statusPatcher(options.client, (ns, name) => `${associationsPath(ns)}/${name}`),
         }),

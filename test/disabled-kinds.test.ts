@@ -1,7 +1,7 @@
 // A kind whose feature is off is never silently ignored: an operator started without --cluster-assume-roles and
 // --pod-identity tells a ClusterAWSAssumeRole and an AWSPodIdentityAssociation so (Ready=False, FeatureDisabled,
 // naming the flag and the chart value, one Warning event each), with no AWS call and no Secret; started with the
-// flags, the real controllers report instead. Holds the cluster-operator lock: its operators see every
+// flags, the real controllers report instead; off again, only the association's report is replaced. Holds the cluster-operator lock: its operators see every
 // ClusterAWSAssumeRole in the world.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -97,7 +97,7 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
 
   // On: the real controllers take over the Ready condition.
   const [port] = await freePorts(1);
-  await startOperator(t, {
+  const on = await startOperator(t, {
     namespaces: [ns, agents],
     awsEndpoint: proxy.url,
     env: { POD_NAMESPACE: agents },
@@ -116,4 +116,11 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
   assert.equal((await waitForReason("caar", clusterName, "CredentialsReady")).status, "True");
   assert.ok(await eventually("the cluster copy", () => readSecret(ns, "disabled-kinds")));
   assert.equal((await waitForReason("awspia", "reader", "Associated", ns)).status, "True");
+  assert.equal(await on.stop(), 0);
+
+  // Off again: the association's Associated is no longer true (one install serves Pod Identity) and is replaced; the
+  // cluster resource's report stands (another install may serve it; its copies stay until they expire).
+  await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url });
+  await waitForReason("awspia", "reader", "FeatureDisabled", ns);
+  assert.equal((await readyOf("caar", clusterName))?.reason, "CredentialsReady");
 });

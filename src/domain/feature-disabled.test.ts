@@ -33,4 +33,9 @@ describe("needsDisabledReport", () => {
       assert.equal(needsDisabledReport(conditions, generation, message), expected);
     });
   }
+  test("with overwrite, replaces another report on the current generation once per process", () => {
+    const served = ready("Associated", 3);
+    assert.equal(needsDisabledReport(served, 3, message, { overwrite: true, toldAlready: false }), true);
+    assert.equal(needsDisabledReport(served, 3, message, { overwrite: true, toldAlready: true }), false);
+  });
 });

@@ -1,6 +1,6 @@
 // What a resource of a kind whose feature is off is told (the flag and the chart value that turn it on), and when it
-// is told: only while nobody has reported on its current generation, so a stand-in never overwrites what a serving
-// controller (this one before a restart, or another install) wrote about the same spec.
+// is told: when nobody has reported on its current generation, and, for a kind only one install serves, once over a
+// report an earlier run with the flag on left behind.
 import type { Condition } from "../api/schema.ts";
 import { READY, Reason } from "./conditions.ts";
 
@@ -26,15 +26,19 @@ export function featureDisabledMessage(kind: DisabledKind): string {
 
 /**
  * Whether the stand-in should write its report: no Ready condition for the resource's current generation yet, or its
- * own report with another message. A report of any other reason on the current generation is left alone.
+ * own report with another message. Another report on the current generation (a serving controller's, from an earlier
+ * run with the flag on) is replaced only with `overwrite`, and only once (`toldAlready`: this process wrote its report
+ * for this generation before), so two writers never take turns.
  */
 export function needsDisabledReport(
   conditions: readonly Condition[] | undefined,
   generation: number | undefined,
   message: string,
+  options: { overwrite: boolean; toldAlready: boolean } = { overwrite: false, toldAlready: false },
 ): boolean {
   const ready = conditions?.find((c) => c.type === READY);
   if (!ready) return true;
   if (generation !== undefined && ready.observedGeneration !== generation) return true;
-  return ready.reason === Reason.FeatureDisabled && ready.message !== message;
+  if (ready.reason === Reason.FeatureDisabled) return ready.message !== message;
+  return options.overwrite && !options.toldAlready;
 }

@@ -18,7 +18,11 @@ interface Patch {
   status: Record<string, unknown>;
 }
 
-function setup(options: { clusterScoped: boolean; fail?: (patch: Patch) => Error | undefined }) {
+function setup(options: {
+  clusterScoped: boolean;
+  overwrite?: boolean;
+  fail?: (patch: Patch) => Error | undefined;
+}) {
   const informers = new FakeInformers();
   const events = new FakeEvents();
   const patches: Patch[] = [];
@@ -29,6 +33,7 @@ function setup(options: { clusterScoped: boolean; fail?: (patch: Patch) => Error
     chartValue: options.clusterScoped ? "clusterAssumeRoles.enabled" : "podIdentity.enabled",
     consequence: "nothing is served",
     clusterScoped: options.clusterScoped,
+    overwrite: options.overwrite ?? false,
     informers: informers.port,
     watchedNamespaces: ["a", "b"],
     path: (ns) => (ns ? `/ns/${ns}/things` : "/things"),
@@ -130,6 +135,30 @@ describe("KindDisabled", () => {
     await sleep(30);
     assert.deepEqual(patches, []);
     assert.deepEqual(events.events, []);
+    await standIn.stopWorkers();
+  });
+
+  test("with overwrite (one install serves the kind), an earlier run's report is replaced once, then left to whoever writes next", async () => {
+    const { informers, patches, standIn } = setup({ clusterScoped: false, overwrite: true });
+    standIn.startWorkers();
+    const served = {
+      conditions: [
+        {
+          type: "Ready",
+          status: "True" as const,
+          reason: "Associated",
+          message: "served",
+          observedGeneration: 1,
+          lastTransitionTime: "t",
+        },
+      ],
+    };
+    const watch = informers.get<ReportedResource>("awspodidentityassociations@a");
+    watch.put(resource({ namespace: "a" }, served));
+    await until("the report", () => patches.length === 1);
+    watch.put(resource({ namespace: "a", resourceVersion: "12" }, served));
+    await sleep(30);
+    assert.equal(patches.length, 1);
     await standIn.stopWorkers();
   });
 

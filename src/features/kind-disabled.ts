@@ -36,6 +36,11 @@ export interface KindDisabledOptions extends DisabledKind {
   apiVersion: string;
   /** Cluster-scoped kinds are watched once; namespaced ones in each watched namespace. */
   clusterScoped: boolean;
+  /**
+   * Replace, once per generation, a report a serving controller left (an earlier run with the flag on). Only for a
+   * kind one install per cluster serves: where another install may serve the kind, its report stands.
+   */
+  overwrite: boolean;
   informers: Informers;
   /** Watched namespaces (--namespaces); empty = all. Ignored for a cluster-scoped kind. */
   watchedNamespaces: readonly string[];
@@ -111,7 +116,12 @@ export class KindDisabled implements Feature, Reconciler {
     const resource = this.resources.get(namespace, name);
     if (!resource || resource.metadata.deletionTimestamp) return done();
     const { generation, uid, resourceVersion } = resource.metadata;
-    if (!needsDisabledReport(resource.status?.conditions, generation, this.message)) return done();
+    const told = `${uid}/${generation}`;
+    const needed = needsDisabledReport(resource.status?.conditions, generation, this.message, {
+      overwrite: this.options.overwrite,
+      toldAlready: this.told.has(told),
+    });
+    if (!needed) return done();
     const condition = readyCondition("False", Reason.FeatureDisabled, this.message, generation);
     try {
       await this.options.patchStatus(
@@ -133,7 +143,6 @@ export class KindDisabled implements Feature, Reconciler {
       { namespace, name, kind: this.options.kind, flag: this.options.flag },
       "resource of a kind this operator does not serve: reported",
     );
-    const told = `${uid}/${generation}`;
     if (!this.told.has(told)) {
       this.told.add(told);
       this.options.events.emit(
