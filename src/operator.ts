@@ -30,7 +30,11 @@ import { ServiceAccountWiring } from "./features/service-accounts/feature.ts";
 import { ServiceAccountsDisabled } from "./features/service-accounts/disabled.ts";
 import { PodIdentityFeature } from "./features/pod-identity/feature.ts";
 import type { PodIdentityOptions } from "./features/pod-identity/feature.ts";
-import { PodIdentityClient } from "./kube/pod-identity.ts";
+import { PodIdentityClient, associationsPath } from "./kube/pod-identity.ts";
+import { KindDisabled } from "./features/kind-disabled.ts";
+import type { KindDisabledOptions } from "./features/kind-disabled.ts";
+import { POD_IDENTITY_KIND } from "./api/pod-identity-schema.ts";
+import { API_VERSION } from "./api/schema.ts";
 import { contentHash } from "./runtime/content-hash.ts";
 import { Controller } from "./runtime/controller.ts";
 import type { PrimaryChange } from "./runtime/controller.ts";
@@ -253,6 +257,50 @@ export class Operator {
           })
         : new ServiceAccountsDisabled({ ...owners, ...common, writer }),
     );
+    // A kind whose feature is off is told so (Ready=False, FeatureDisabled), never silently ignored.
+    const disabled = {
+      ...common,
+      apiVersion: API_VERSION,
+      informers,
+      watchedNamespaces: options.watchedNamespaces,
+      ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
+    };
+    if (!options.clusterAssumeRoles) {
+      this.features.push(
+        new KindDisabled({
+          ...disabled,
+          kind: CLUSTER_KIND,
+          flag: "--cluster-assume-roles",
+          chartValue: "clusterAssumeRoles.enabled",
+          consequence: "no Secret is written to any namespace",
+          clusterScoped: true,
+          // Several installs (--namespaces) may see one cluster resource, and one of them may serve it.
+          overwrite: false,
+          path: () => ClusterAWSAssumeRoleClient.path,
+          patchStatus: statusPatcher(
+            options.client,
+            (_ns, name) => `${ClusterAWSAssumeRoleClient.path}/${name}`,
+          ),
+        }),
+      );
+    }
+    if (!options.podIdentity) {
+      this.features.push(
+        new KindDisabled({
+          ...disabled,
+          kind: POD_IDENTITY_KIND,
+          flag: "--pod-identity",
+          chartValue: "podIdentity.enabled",
+          consequence: "its ServiceAccount's Pods get no credentials from the node endpoint",
+          clusterScoped: false,
+          // One install per cluster serves Pod Identity (its agent holds the node's address): an Associated status
+          // left by an earlier run with the flag is no longer true.
+          overwrite: true,
+          path: associationsPath,
+          patchStatus: statusPatcher(options.client, (ns, name) => `${associationsPath(ns)}/${name}`),
+        }),
+      );
+    }
     if (options.podIdentity) {
       this.podIdentity = new PodIdentityFeature({
         ...common,
@@ -353,6 +401,20 @@ export class Operator {
   cachedServiceAccounts(): number {
     return this.features.find((f) => f.name === "service-accounts")?.cachedObjects() ?? 0;
   }
+}
+
+/** A merge patch of a resource's status subresource with its resourceVersion as a precondition. */
+function statusPatcher(
+  client: KubeClient,
+  pathOf: (namespace: string, name: string) => string,
+): KindDisabledOptions["patchStatus"] {
+  return async (namespace, name, resourceVersion, status, signal) => {
+    await client.mergePatch(
+      `${pathOf(namespace, encodeURIComponent(name))}/status`,
+      { metadata: resourceVersion ? { resourceVersion } : {}, status },
+      { signal },
+    );
+  };
 }
 
 /** Whether the resource's status says it is failing (Ready=False). */

@@ -361,12 +361,8 @@ describe("Pod Identity (podIdentity.*)", () => {
       [],
     );
     const granted = rulesOf(objects).flatMap((r) => r.resources ?? []);
-    for (const resource of [
-      "tokenreviews",
-      "pods",
-      "mutatingwebhookconfigurations",
-      "awspodidentityassociations",
-    ])
+    // The associations themselves are readable either way: without the feature each is told it is off.
+    for (const resource of ["tokenreviews", "pods", "mutatingwebhookconfigurations"])
       assert.ok(!granted.includes(resource), `${resource} granted without podIdentity`);
   });
 
@@ -562,14 +558,14 @@ describe("Pod Identity (podIdentity.*)", () => {
     );
   });
 
-  test("RBAC only with podIdentity: TokenReviews, Pods, the associations, its own webhook, and the CA ConfigMap in the agent's namespace", async () => {
+  test("RBAC only with podIdentity: TokenReviews, Pods, its own webhook, and the CA ConfigMap in the agent's namespace (the associations are read either way)", async () => {
     const objects = await renderChart({ namespace: "ops", values: ON });
     const rules = rulesOf(objects);
     const verbsFor = (resource: string) =>
       [...(rules.find((r) => r.resources?.includes(resource))?.verbs ?? [])].sort();
     assert.deepEqual(verbsFor("tokenreviews"), ["create"]);
     assert.deepEqual(verbsFor("pods"), ["get", "list", "watch"]);
-    assert.deepEqual(verbsFor("awspodidentityassociations"), ["get", "list", "patch", "update", "watch"]);
+    assert.deepEqual(verbsFor("awspodidentityassociations"), ["get", "list", "watch"]);
     assert.deepEqual(verbsFor("awspodidentityassociations/status"), ["get", "patch", "update"]);
     const webhookRule = rules.find((r) => r.resources?.includes("mutatingwebhookconfigurations"))!;
     assert.deepEqual(webhookRule.resourceNames, [webhookOf(objects).metadata!.name]);

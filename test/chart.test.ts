@@ -195,18 +195,25 @@ describe("helm lint and template", () => {
     assert.deepEqual([...namespaces!.verbs].sort(), ["get", "list", "watch"]);
   });
 
-  test("ClusterAWSAssumeRoles and Namespaces are granted, and the flag passed, only with clusterAssumeRoles.enabled", async () => {
+  test("ClusterAWSAssumeRoles and AWSPodIdentityAssociations are readable and their status writable with their feature on or off (a resource of a kind that is off is told so); Namespaces and the flag only with clusterAssumeRoles.enabled", async () => {
     const rulesOf = async (set: Record<string, string>) =>
       only<k8s.V1ClusterRole>(await renderChart({ set }), "ClusterRole").rules!;
+    const verbsOf = (rules: k8s.V1PolicyRule[], resource: string) =>
+      rules
+        .filter((r) => r.apiGroups?.includes("pincette.net") && r.resources?.includes(resource))
+        .flatMap((r) => r.verbs)
+        .sort();
     const defaults = await rulesOf({});
-    assert.ok(!defaults.some((r) => r.resources?.some((x) => x.startsWith("clusterawsassumeroles"))));
+    const enabled = await rulesOf({ "clusterAssumeRoles.enabled": "true", "podIdentity.enabled": "true" });
+    for (const rules of [defaults, enabled]) {
+      for (const kind of ["clusterawsassumeroles", "awspodidentityassociations"]) {
+        assert.deepEqual(verbsOf(rules, kind), ["get", "list", "watch"], kind);
+        assert.deepEqual(verbsOf(rules, `${kind}/status`), ["get", "patch", "update"], `${kind}/status`);
+      }
+    }
+    assert.ok(!defaults.some((r) => r.resources?.includes("namespaces")));
     assert.ok(!(await argsOf()).includes("--cluster-assume-roles"));
 
-    const enabled = await rulesOf({ "clusterAssumeRoles.enabled": "true" });
-    const resources = enabled.find((r) => r.resources?.includes("clusterawsassumeroles"));
-    assert.deepEqual([...resources!.verbs].sort(), ["get", "list", "watch"]);
-    const status = enabled.find((r) => r.resources?.includes("clusterawsassumeroles/status"));
-    assert.deepEqual([...status!.verbs].sort(), ["get", "patch", "update"]);
     const namespaces = enabled.find((r) => r.resources?.includes("namespaces"));
     assert.deepEqual([...namespaces!.verbs].sort(), ["get", "list", "watch"]);
     assert.ok((await argsOf({ "clusterAssumeRoles.enabled": "true" })).includes("--cluster-assume-roles"));

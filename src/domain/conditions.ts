@@ -46,6 +46,11 @@ export const Reason = {
   Associated: "Associated",
   /** AWSPodIdentityAssociation: an older association names the same ServiceAccount; this one is not served. */
   DuplicateAssociation: "DuplicateAssociation",
+  /**
+   * The operator runs without the flag that serves this kind (--cluster-assume-roles, --pod-identity): the resource
+   * is not served. Written once per generation by a stand-in, with one Warning event.
+   */
+  FeatureDisabled: "FeatureDisabled",
   /** Event only (on a Pod): the Pod runs as an associated ServiceAccount but was created without the injection. */
   PodIdentityNotInjected: "PodIdentityNotInjected",
 } as const;
