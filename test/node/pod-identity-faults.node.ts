@@ -157,7 +157,10 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
     const steady = await logsOf("steady");
     for (const [i, c] of CONSUMERS.entries()) {
       const around = analyse(steady[i]!).calls.filter((l) => Date.parse(l.time) >= restartedAt);
-      assert.ok(around.length > 0);
+      assert.ok(
+        around.length > 0,
+        `${containerName(c)}: calls since the restart; last lines: ${JSON.stringify(steady[i]!.slice(-3))}`,
+      );
       assert.deepEqual(
         around.filter((l) => l.result !== "ok").map((l) => `${l.time} ${l.error ?? l.result}`),
         [],
@@ -170,9 +173,16 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
     const replicas = (await operatorPods(w)).length;
     const downAt = Date.now();
     await kubectl(["scale", "deployment", RELEASE, "-n", OPERATOR_NAMESPACE, "--replicas=0"]);
+    // Terminating Pods still answer the webhook and the agents: wait until none is left at all.
     await eventually(
       "no operator Pod",
-      async () => ((await operatorPods(w)).length === 0 ? true : undefined),
+      async () => {
+        const pods = await w.core.listNamespacedPod({
+          namespace: OPERATOR_NAMESPACE,
+          labelSelector: "app.kubernetes.io/name=aws-assume-role",
+        });
+        return pods.items.length === 0 ? true : undefined;
+      },
       60_000,
     );
     // The webhook is down too: a Pod of the associated ServiceAccount still starts, without the variables.
@@ -193,7 +203,16 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
       },
       (LIFETIME_SECONDS + 60) * 1000,
       1_000,
-    );
+    ).catch(async (err: unknown) => {
+      const logs = await logsOf("steady");
+      const agentPod = (await agentPods(w))[0]?.metadata?.name ?? "";
+      const agent = await kubectl(["logs", "-n", AGENT_NAMESPACE, agentPod, "--tail=20"]).catch(String);
+      const pods = await kubectl(["get", "pods", "-A", "-o", "wide"]);
+      throw new Error(
+        `${String(err)}\nlast calls: ${JSON.stringify(logs.map((l) => l.slice(-2)))}\nagent: ${agent}\n${pods}\n` +
+          `AssumeRoles: ${JSON.stringify(proxy.records({ action: "AssumeRole" }).map((r) => [r.time, r.issued?.expiration]))}`,
+      );
+    });
     const workedFor = failedSince.map((f) => Math.round((f - downAt) / 1000));
     t.diagnostic(`consumers kept working for ${workedFor.join(", ")} s with both replicas down`);
     const issued = proxy.records({ action: "AssumeRole" }).filter((r) => Date.parse(r.time) < downAt);

@@ -52,6 +52,8 @@ export function sdkPod(
         env: [
           { name: "AWS_ENDPOINT_URL", value: proxyUrl },
           { name: "AWS_REGION", value: region },
+          // The chains end at the instance metadata service; nothing here may reach for it (169.254.169.254).
+          { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
           { name: "AWS_DEFAULT_REGION", value: region },
           { name: "HOME", value: "/tmp" },
           { name: "MODE", value: c.mode },
