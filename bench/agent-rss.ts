@@ -13,9 +13,10 @@ import { parseArgs } from "node:util";
 import { AUTHORITY_NAME, makeTestPki, startFakeAuthority } from "../src/agent/authority.fakes.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const SETTLE_MS = 2000;
+/** How long a process is left alone before its RSS is read. */
+export const SETTLE_MS = 2000;
 /** V8 flags the agent runs with: a small young generation, no optimizing compilers (a few requests a minute). */
-const AGENT_NODE_FLAGS = "--max-semi-space-size=1 --no-opt --no-maglev";
+export const AGENT_NODE_FLAGS = "--max-semi-space-size=1 --no-opt --no-maglev";
 
 const AGENT_CHILD = `
 import { startAgent } from ${JSON.stringify(join(ROOT, "dist/agent/agent.js"))};
@@ -29,20 +30,22 @@ const agent = await startAgent(
 process.stdout.write(agent.servers[0].address().port + "\\n");
 `;
 
-const BARE_CHILD = `
+/** A bare node:http server on a free loopback port, which prints its port: what the agent is measured against. */
+export const BARE_CHILD = `
 import { createServer } from "node:http";
 const server = createServer((req, res) => res.end("ok")).listen(0, "127.0.0.1", () =>
   process.stdout.write(server.address().port + "\\n"));
 `;
 
 /** VmRSS, and its anonymous part (heap, buffers) and file part (pages of the node binary it has touched). */
-function rss(pid: number): { total: number; anon: number; file: number } {
+export function rss(pid: number): { total: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const mib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
   return { total: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile") };
 }
 
-async function spawnChild(
+/** Runs `script` (an ES module) in a child Node with `nodeOptions`; resolves once it printed its port. */
+export async function spawnChild(
   script: string,
   args: string[],
   nodeOptions: string[],
@@ -156,4 +159,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (import.meta.main) await main();

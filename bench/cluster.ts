@@ -11,6 +11,8 @@ export const BENCH_LABEL = "aar-bench";
 
 /** Namespaces created and not yet deleted, for cleanup on interrupt. */
 export const liveNamespaces = new Set<string>();
+/** Node objects (no kubelet behind them) created and not yet deleted, for cleanup on interrupt. */
+export const liveNodes = new Set<string>();
 
 export async function createNamespace(scenario: string): Promise<string> {
   const w = await world();

@@ -6,7 +6,7 @@ import { startAwsProxy } from "../testenv/aws-proxy/proxy.ts";
 import { resolve } from "node:path";
 import { ROOT, world } from "../test/support/world.ts";
 import { ensureCrd } from "../test/support/operator.ts";
-import { deleteNamespaces, firstLine, liveNamespaces } from "./cluster.ts";
+import { deleteNamespaces, firstLine, liveNamespaces, liveNodes } from "./cluster.ts";
 import type { BenchContext } from "./context.ts";
 import { children, keepLogsIn } from "./operator-process.ts";
 import { parseOptions } from "./options.ts";
@@ -16,6 +16,7 @@ import { burst } from "./scenarios/burst.ts";
 import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
+import { podIdentity } from "./scenarios/pod-identity.ts";
 import { restart } from "./scenarios/restart.ts";
 import { gcCost, scale } from "./scenarios/scale.ts";
 import { serviceAccounts } from "./scenarios/service-accounts.ts";
@@ -33,11 +34,14 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   scale,
   "gc-cost": gcCost,
   "service-accounts": serviceAccounts,
+  "pod-identity": podIdentity,
 };
 
-/** Kills the children this run started (one by one, by pid) and deletes its namespaces. */
+/** Kills the children this run started (one by one, by pid) and deletes its Node objects and namespaces. */
 async function cleanUp(): Promise<void> {
   for (const child of children) child.kill("SIGKILL");
+  const w = await world();
+  for (const name of liveNodes) await w.core.deleteNode({ name }).catch(() => undefined);
   if (liveNamespaces.size) await deleteNamespaces([...liveNamespaces], 10_000).catch(() => undefined);
 }
 

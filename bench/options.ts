@@ -13,6 +13,7 @@ export const SCENARIOS = [
   "gc-cost",
   "fan-out",
   "service-accounts",
+  "pod-identity",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -116,6 +117,23 @@ export const BENCH_FLAGS = [
     help: "Operator --sts-rate in spread: the configured limit the peak is compared with (operator default)",
   },
   { flag: "spread-sts-burst", default: "200", help: "Operator --sts-burst in spread (operator default)" },
+  {
+    flag: "pod-identity-pods",
+    default: "200",
+    size: true,
+    help: "Pods on one node in pod-identity: distinct Pod tokens fetched cold, then warm",
+  },
+  {
+    flag: "pod-identity-cpu-fetches",
+    default: "1000",
+    size: true,
+    help: "Cold fetches with fresh tokens in pod-identity over which the authority's CPU is measured",
+  },
+  {
+    flag: "pod-identity-image",
+    default: "",
+    help: "Image with node of the Secret-reading Pod in pod-identity (default: scripts/image consumer js)",
+  },
   { flag: "timeout-seconds", default: "1200", help: "Upper bound of every wait (creation, Ready, refresh)" },
   { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
   { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
@@ -147,6 +165,9 @@ export interface BenchOptions {
   spreadLifetime: number;
   spreadStsRate: number;
   spreadStsBurst: number;
+  podIdentityPods: number;
+  podIdentityCpuFetches: number;
+  podIdentityImage: string;
   timeoutSeconds: number;
   docs: string;
   chartsDir: string;
@@ -177,7 +198,11 @@ export function parseOptions(argv: string[]): ParsedOptions {
   const reduced: string[] = [];
   for (const f of BENCH_FLAGS) {
     const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
-    if (["scenario", "docs", "charts-dir", "note", "keep-logs", "scale-env"].includes(f.flag)) {
+    if (
+      ["scenario", "docs", "charts-dir", "note", "keep-logs", "scale-env", "pod-identity-image"].includes(
+        f.flag,
+      )
+    ) {
       raw[camel(f.flag)] = text;
       continue;
     }
@@ -220,6 +245,8 @@ export function parseOptions(argv: string[]): ParsedOptions {
     ["burst-rounds", options.burstRounds],
     ["spread-lifetime", options.spreadLifetime],
     ["unrelated-namespaces", options.unrelatedNamespaces],
+    ["pod-identity-pods", options.podIdentityPods],
+    ["pod-identity-cpu-fetches", options.podIdentityCpuFetches],
   ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
   }

@@ -92,10 +92,17 @@ export class Report {
     const w = await world();
     const [apiserver, moto, etcd, git] = await Promise.all([
       apiserverVersion(w.kubeConfig),
-      run(join(ROOT, "testenv", ".venv", "bin", "python"), [
-        "-c",
-        "import moto; print(moto.__version__)",
-      ]).then(
+      // The world's own checkout holds moto's venv (AAR_TESTENV_DIR: another checkout's .testenv).
+      run(
+        join(
+          process.env.AAR_TESTENV_DIR ? dirname(process.env.AAR_TESTENV_DIR) : ROOT,
+          "testenv",
+          ".venv",
+          "bin",
+          "python",
+        ),
+        ["-c", "import moto; print(moto.__version__)"],
+      ).then(
         (r) => r.stdout.trim(),
         () => "unknown",
       ),

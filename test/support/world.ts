@@ -40,11 +40,18 @@ export interface TestContext {
 
 let worldPromise: Promise<World> | undefined;
 
-/** The running test world; `scripts/testenv up` is idempotent and serialised with a lock. */
+/**
+ * The running test world; `scripts/testenv up` is idempotent and serialised with a lock. With AAR_TESTENV_DIR set to
+ * another checkout's `.testenv`, the world that checkout runs is used as it is and nothing is started here (a second
+ * work tree of the repository sharing one node world).
+ */
 export function world(): Promise<World> {
   worldPromise ??= (async () => {
-    await run(join(ROOT, "scripts", "testenv"), ["up"], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
-    const env = parseEnv(readFileSync(join(ROOT, ".testenv", "env"), "utf8"));
+    const stateDir = process.env.AAR_TESTENV_DIR || join(ROOT, ".testenv");
+    if (!process.env.AAR_TESTENV_DIR) {
+      await run(join(ROOT, "scripts", "testenv"), ["up"], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    }
+    const env = parseEnv(readFileSync(join(stateDir, "env"), "utf8"));
     const kubeConfig = new PooledKubeConfig();
     kubeConfig.loadFromFile(env.KUBECONFIG!);
     return {
