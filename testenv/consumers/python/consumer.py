@@ -70,8 +70,10 @@ def signing_key(client):
 
 
 def call_sdk(client):
-    key = signing_key(client)
+    key = None
     try:
+        # Resolving the credentials may itself fail (an endpoint that cannot be reached): that is a failed call too.
+        key = signing_key(client)
         arn = client.get_caller_identity()["Arn"]
         return key, "ok", {"arn": arn}
     except ClientError as err:
