@@ -19,7 +19,24 @@ test(
     await world();
     t.after(async () => {
       // Leave no operator behind: later suites run their own.
-      await kubectl(["delete", "pod", "demo-consumer", "-n", "default", "--ignore-not-found"]);
+      await kubectl([
+        "delete",
+        "pod",
+        "demo-consumer",
+        "demo-pod-identity",
+        "-n",
+        "default",
+        "--ignore-not-found",
+      ]);
+      await kubectl([
+        "delete",
+        "awspodidentityassociation",
+        "demo-app",
+        "-n",
+        "default",
+        "--ignore-not-found",
+      ]);
+      await kubectl(["delete", "serviceaccount", "demo-app", "-n", "default", "--ignore-not-found"]);
       await kubectl(["delete", "-f", "examples/", "--ignore-not-found"]).catch(() => undefined);
       await uninstallOperator();
     });
@@ -45,6 +62,11 @@ test(
       "the consumer acts as the assumed role",
     );
     assert.match(stdout, new RegExp(`^OK: the credentials act as the assumed role ${ARN}$`, "m"));
+    assert.match(
+      stdout,
+      /^OK: a Pod with no credentials in its spec acts as arn:aws:sts::123456789012:assumed-role\/my-secrets-manager-role\/aarpi\.default\.demo-app across [2-9] credential sets, without a restart$/m,
+      "the Pod Identity part shows a Pod's SDK refreshing by itself",
+    );
     assert.doesNotMatch(
       stdout,
       /aws_secret_access_key=[A-Za-z0-9+/]{40}\b/,

@@ -1,11 +1,11 @@
 // Pod Identity when its parts fail, on the node with the chart installed (operator replicas, node agent, webhook) and
 // real SDK consumers:
-//   - the node agent's Pod is restarted: consumers holding credentials see nothing; a Pod started meanwhile sees at
-//     most one failed call before its SDK gets credentials;
 //   - both operator replicas are down for longer than the agent's cache: consumers keep working on the agent's cached
-//     answer until shortly before it expires, and recover within seconds of the operator's return; a Pod created
+//     answer until a minute before it expires, and recover within seconds of the operator's return; a Pod created
 //     meanwhile still starts (the webhook's failurePolicy is Ignore), and once the operator is back it is reported
-//     on the Pod (a Warning event) and in the association's status, with the fix.
+//     on the Pod (a Warning event) and in the association's status, with the fix;
+//   - the node agent's Pod is restarted: consumers holding (production-length) credentials see nothing; a Pod started
+//     meanwhile sees at most one failed call before its SDK gets credentials.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
@@ -66,11 +66,29 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
   let ns: string;
   const images: Record<string, string> = {};
 
-  const consumerPod = (name: string) => {
+  const consumerPod = (name: string, serviceAccount = "app") => {
     const p = sdkPod(name, images, w, proxy.url, CONSUMERS, { env: [] });
-    p.spec!.serviceAccountName = "app";
+    p.spec!.serviceAccountName = serviceAccount;
     return p;
   };
+
+  async function associate(name: string, serviceAccount: string, durationSeconds: number): Promise<void> {
+    await kubectl(["create", "serviceaccount", serviceAccount, "-n", ns]);
+    await kubectl(
+      ["create", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "pincette.net/v1",
+        kind: "AWSPodIdentityAssociation",
+        metadata: { name, namespace: ns },
+        spec: { serviceAccount, roleName: ROLE, durationSeconds },
+      }),
+    );
+    await eventually(`association ${name} Ready`, async () =>
+      (await association(ns, name)).status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+        ? true
+        : undefined,
+    );
+  }
   const logsOf = (pod: string) => Promise.all(CONSUMERS.map((c) => containerLog(ns, pod, containerName(c))));
 
   before(async () => {
@@ -97,76 +115,11 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
       return pods.length === 1 && pods.every(isReady) ? true : undefined;
     });
     ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
-    await kubectl(["create", "serviceaccount", "app", "-n", ns]);
-    await kubectl(
-      ["create", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "pincette.net/v1",
-        kind: "AWSPodIdentityAssociation",
-        metadata: { name: "app", namespace: ns },
-        spec: { serviceAccount: "app", roleName: ROLE, durationSeconds: 900 },
-      }),
-    );
-    await eventually("association Ready", async () =>
-      (await association(ns, "app")).status?.conditions?.some(
-        (c) => c.type === "Ready" && c.status === "True",
-      )
-        ? true
-        : undefined,
-    );
+    await associate("app", "app", 900);
     await runPod(ns, consumerPod("steady"));
     await eventually("every consumer's first successful call", async () =>
       (await logsOf("steady")).every((l) => analyse(l).ok > 0) ? true : undefined,
     );
-  });
-
-  test("the agent's Pod restarted: running consumers see nothing, a Pod started meanwhile at most one failed call", async () => {
-    const old = (await agentPods(w))[0]!;
-    const restartedAt = Date.now();
-    await kubectl(["delete", "pod", "-n", AGENT_NAMESPACE, old.metadata!.name!, "--wait=false"]);
-    const fresh = consumerPod("during-restart");
-    await w.core.createNamespacedPod({ namespace: ns, body: fresh });
-    await eventually(
-      "a new agent Pod Ready",
-      async () => {
-        const pods = await agentPods(w);
-        return pods.some((p) => p.metadata!.uid !== old.metadata!.uid && isReady(p)) ? true : undefined;
-      },
-      120_000,
-    ).catch(async (err: unknown) => {
-      throw new Error(`${String(err)}\n${await describePods(AGENT_NAMESPACE)}`);
-    });
-    const readyAt = Date.now();
-    const logs = await eventually(
-      "the Pod started during the restart making successful calls",
-      async () => {
-        const all = await logsOf("during-restart").catch(() => undefined);
-        return all?.every((l) => analyse(l).ok > 0) ? all : undefined;
-      },
-      120_000,
-    );
-    for (const [i, c] of CONSUMERS.entries()) {
-      const a = analyse(logs[i]!);
-      assert.ok(
-        a.expired + a.errors <= 1,
-        `${containerName(c)} (new Pod): ${a.expired + a.errors} failed calls`,
-      );
-    }
-    // The consumers that held credentials: every call from the restart until a while after it succeeded.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    const steady = await logsOf("steady");
-    for (const [i, c] of CONSUMERS.entries()) {
-      const around = analyse(steady[i]!).calls.filter((l) => Date.parse(l.time) >= restartedAt);
-      assert.ok(
-        around.length > 0,
-        `${containerName(c)}: calls since the restart; last lines: ${JSON.stringify(steady[i]!.slice(-3))}`,
-      );
-      assert.deepEqual(
-        around.filter((l) => l.result !== "ok").map((l) => `${l.time} ${l.error ?? l.result}`),
-        [],
-        `${containerName(c)}: no failed call around the agent's restart (Ready again after ${readyAt - restartedAt} ms)`,
-      );
-    }
   });
 
   test("both operator replicas down: consumers work on the agent's cache, recover on return; a Pod created meanwhile is reported", async (t) => {
@@ -279,5 +232,61 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
     const warning = events.items.find((e) => e.reason === "PodIdentityNotInjected");
     assert.equal(warning?.type, "Warning");
     assert.match(warning!.message, /restart it/);
+  });
+  test("the agent's Pod restarted: consumers holding credentials see nothing, a Pod started meanwhile at most one failed call", async () => {
+    // Credentials as long-lived as in production, so that the SDKs hold them and need the agent only when they
+    // start (every SDK here fetches again only within five or fifteen minutes of expiry).
+    proxy.setLifetime({ stsSeconds: 1200, rejectExpired: true });
+    await associate("long", "long", 3600);
+    await runPod(ns, consumerPod("long-lived", "long"));
+    await eventually("every long-lived consumer's first successful call", async () =>
+      (await logsOf("long-lived")).every((l) => analyse(l).ok > 0) ? true : undefined,
+    );
+    const old = (await agentPods(w))[0]!;
+    const restartedAt = Date.now();
+    await kubectl(["delete", "pod", "-n", AGENT_NAMESPACE, old.metadata!.name!, "--wait=false"]);
+    const fresh = consumerPod("during-restart", "long");
+    await w.core.createNamespacedPod({ namespace: ns, body: fresh });
+    await eventually(
+      "a new agent Pod Ready",
+      async () => {
+        const pods = await agentPods(w);
+        return pods.some((p) => p.metadata!.uid !== old.metadata!.uid && isReady(p)) ? true : undefined;
+      },
+      120_000,
+    ).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await describePods(AGENT_NAMESPACE)}`);
+    });
+    const readyAt = Date.now();
+    const logs = await eventually(
+      "the Pod started during the restart making successful calls",
+      async () => {
+        const all = await logsOf("during-restart").catch(() => undefined);
+        return all?.every((l) => analyse(l).ok > 0) ? all : undefined;
+      },
+      120_000,
+    );
+    for (const [i, c] of CONSUMERS.entries()) {
+      const a = analyse(logs[i]!);
+      assert.ok(
+        a.expired + a.errors <= 1,
+        `${containerName(c)} (new Pod): ${a.expired + a.errors} failed calls`,
+      );
+    }
+    // The consumers that held credentials: every call from the restart until a while after it succeeded.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const steady = await logsOf("long-lived");
+    for (const [i, c] of CONSUMERS.entries()) {
+      const around = analyse(steady[i]!).calls.filter((l) => Date.parse(l.time) >= restartedAt);
+      assert.ok(
+        around.length > 0,
+        `${containerName(c)}: calls since the restart; last lines: ${JSON.stringify(steady[i]!.slice(-3))}`,
+      );
+      assert.deepEqual(
+        around.filter((l) => l.result !== "ok").map((l) => `${l.time} ${l.error ?? l.result}`),
+        [],
+        `${containerName(c)}: no failed call around the agent's restart (Ready again after ${readyAt - restartedAt} ms)`,
+      );
+    }
   });
 });
