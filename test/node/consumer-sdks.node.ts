@@ -15,9 +15,6 @@ import { createResource, readSecret, startOperator, waitForReady } from "../supp
 import {
   chartValues,
   consumerImage,
-  describePods,
-  installOperator,
-  isReady,
   hasNode,
   NO_NODE,
   nodeWorld,
@@ -26,7 +23,8 @@ import {
   suiteContext,
 } from "../support/node.ts";
 import type { NodeWorld } from "../support/node.ts";
-import { eventually, freshNamespace, kubectl } from "../support/world.ts";
+import { eventually, freshNamespace } from "../support/world.ts";
+import { associate, installWithPodIdentity } from "../support/pod-identity.ts";
 import {
   analyse,
   containerLog,
@@ -233,9 +231,6 @@ const ENDPOINT_CONSUMERS = [
   { sdk: "python", mode: "cli" },
   { sdk: "go", mode: "client" },
 ] as const;
-/** The authority's Service address: the test world has no cluster DNS, so the agent is told the address. */
-const AUTHORITY_IP = "10.0.0.200";
-const AGENT_NAMESPACE = "aws-pod-identity";
 const ENDPOINT_VAR = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 
 /** Every Secret of the cluster, decoded: namespace/name → its values as text. */
@@ -269,30 +264,6 @@ describe(
           .map((r) => [fingerprint(r.issued!.accessKeyId!), r.issued!.accessKeyId!]),
       );
 
-    async function associate(name: string, serviceAccount: string): Promise<void> {
-      await kubectl(["create", "serviceaccount", serviceAccount, "-n", ns]);
-      await kubectl(
-        ["create", "-f", "-"],
-        JSON.stringify({
-          apiVersion: "pincette.net/v1",
-          kind: "AWSPodIdentityAssociation",
-          metadata: { name, namespace: ns },
-          // The proxy shortens every session; 900 s requested keeps its 30 s answers plausible (expiry checks).
-          spec: { serviceAccount, roleName: ROLE, durationSeconds: 900 },
-        }),
-      );
-      await eventually(`association ${name} Ready`, async () => {
-        const a = JSON.parse(
-          await kubectl(["get", "awspodidentityassociation", name, "-n", ns, "-o", "json"]),
-        ) as {
-          status?: { conditions?: { type: string; status: string }[] };
-        };
-        return a.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
-          ? true
-          : undefined;
-      });
-    }
-
     before(async () => {
       const found = await nodeWorld();
       if (!found) throw new Error(NO_NODE);
@@ -305,28 +276,12 @@ describe(
         consumerImage("go"),
       ]);
       Object.assign(images, { js, python, go });
-      await installOperator(suite, w, proxy.url, {
-        podIdentity: {
-          enabled: true,
-          service: { clusterIP: AUTHORITY_IP },
-          agent: { authorityAddress: AUTHORITY_IP },
-        },
-      });
-      await eventually(
-        "the node agent Ready",
-        async () => {
-          const pods = await w.core.listNamespacedPod({ namespace: AGENT_NAMESPACE });
-          return pods.items.length === 1 && pods.items.every(isReady) ? true : undefined;
-        },
-        120_000,
-      ).catch(async (err: unknown) => {
-        throw new Error(`${String(err)}\n${await describePods(AGENT_NAMESPACE)}`);
-      });
+      await installWithPodIdentity(suite, w, proxy.url);
       ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
     });
 
     test(`JS, botocore, Go and the AWS CLI across ${REFRESHES} rotations: no ExpiredToken, no restart, no Secret`, async (t) => {
-      await associate("sdk", "sdk");
+      await associate(ns, "sdk", { roleName: ROLE, durationSeconds: 900 });
       const pod = sdkPod("sdk-endpoint", images, w, proxy.url, ENDPOINT_CONSUMERS, { env: [] });
       pod.spec!.serviceAccountName = "sdk";
       const running = await runPod(ns, pod);
@@ -404,7 +359,7 @@ describe(
     test("20 Pods of one ServiceAccount cost one AssumeRole per serving replica, none per Pod start", async () => {
       // Long enough that no refresh falls into the test: every AssumeRole is one a Pod start would have caused.
       proxy.setLifetime({ stsSeconds: 900, rejectExpired: true });
-      await associate("many", "many");
+      await associate(ns, "many", { roleName: ROLE, durationSeconds: 900 });
       const session = `aarpi.${ns}.many`;
       const pods = Array.from({ length: 20 }, (_, i) => {
         const p = sdkPod(`many-${i}`, images, w, proxy.url, [{ sdk: "go", mode: "client" }], { env: [] });

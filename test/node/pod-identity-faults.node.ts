@@ -13,7 +13,6 @@ import {
   consumerImage,
   describePods,
   hasNode,
-  installOperator,
   isReady,
   NO_NODE,
   nodeWorld,
@@ -27,9 +26,14 @@ import {
 import type { NodeWorld } from "../support/node.ts";
 import { analyse, containerLog, containerName, issuedExpiry, sdkPod } from "../support/sdk-consumers.ts";
 import { eventually, freshNamespace, kubectl } from "../support/world.ts";
+import {
+  AGENT_NAMESPACE,
+  agentPods,
+  associate,
+  getAssociation,
+  installWithPodIdentity,
+} from "../support/pod-identity.ts";
 
-const AGENT_NAMESPACE = "aws-pod-identity";
-const AUTHORITY_IP = "10.0.0.200";
 const ROLE = "node-sdk-role";
 const CONSUMERS = [
   { sdk: "js", mode: "client" },
@@ -41,23 +45,6 @@ const CONSUMERS = [
  * call (all refresh within five minutes of expiry), so each call goes through the agent.
  */
 const LIFETIME_SECONDS = 180;
-
-async function agentPods(w: NodeWorld) {
-  return (await w.core.listNamespacedPod({ namespace: AGENT_NAMESPACE })).items.filter(
-    (p) => !p.metadata?.deletionTimestamp,
-  );
-}
-
-async function association(namespace: string, name: string) {
-  return JSON.parse(
-    await kubectl(["get", "awspodidentityassociation", name, "-n", namespace, "-o", "json"]),
-  ) as {
-    status?: {
-      conditions?: { type: string; status: string; message: string }[];
-      pods?: { injected: number; missed: number; missedNames?: string[] };
-    };
-  };
-}
 
 describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE }, () => {
   const suite = suiteContext("pod identity faults", after);
@@ -72,23 +59,6 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
     return p;
   };
 
-  async function associate(name: string, serviceAccount: string, durationSeconds: number): Promise<void> {
-    await kubectl(["create", "serviceaccount", serviceAccount, "-n", ns]);
-    await kubectl(
-      ["create", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "pincette.net/v1",
-        kind: "AWSPodIdentityAssociation",
-        metadata: { name, namespace: ns },
-        spec: { serviceAccount, roleName: ROLE, durationSeconds },
-      }),
-    );
-    await eventually(`association ${name} Ready`, async () =>
-      (await association(ns, name)).status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
-        ? true
-        : undefined,
-    );
-  }
   const logsOf = (pod: string) => Promise.all(CONSUMERS.map((c) => containerLog(ns, pod, containerName(c))));
 
   before(async () => {
@@ -103,19 +73,9 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
       consumerImage("go"),
     ]);
     Object.assign(images, { js, python, go });
-    await installOperator(suite, w, proxy.url, {
-      podIdentity: {
-        enabled: true,
-        service: { clusterIP: AUTHORITY_IP },
-        agent: { authorityAddress: AUTHORITY_IP },
-      },
-    });
-    await eventually("the node agent Ready", async () => {
-      const pods = await agentPods(w);
-      return pods.length === 1 && pods.every(isReady) ? true : undefined;
-    });
+    await installWithPodIdentity(suite, w, proxy.url);
     ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
-    await associate("app", "app", 900);
+    await associate(ns, "app", { roleName: ROLE, durationSeconds: 900 });
     await runPod(ns, consumerPod("steady"));
     await eventually("every consumer's first successful call", async () =>
       (await logsOf("steady")).every((l) => analyse(l).ok > 0) ? true : undefined,
@@ -211,7 +171,7 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
     const reported = await eventually(
       "the missed Pod in the association's status",
       async () => {
-        const pods = (await association(ns, "app")).status?.pods;
+        const pods = (await getAssociation(ns, "app")).status?.pods;
         return pods?.missedNames?.includes("missed") ? pods : undefined;
       },
       60_000,
@@ -237,7 +197,7 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
     // Credentials as long-lived as in production, so that the SDKs hold them and need the agent only when they
     // start (every SDK here fetches again only within five or fifteen minutes of expiry).
     proxy.setLifetime({ stsSeconds: 1200, rejectExpired: true });
-    await associate("long", "long", 3600);
+    await associate(ns, "long", { roleName: ROLE, durationSeconds: 3600 });
     await runPod(ns, consumerPod("long-lived", "long"));
     await eventually("every long-lived consumer's first successful call", async () =>
       (await logsOf("long-lived")).every((l) => analyse(l).ok > 0) ? true : undefined,
