@@ -1,7 +1,7 @@
 // The chart for real: installed by helm as the README says (release and namespace `aws-assume-role`, the namespace
 // enforcing the restricted Pod Security Standard) with the image built from the Dockerfile, its Pods run on the
 // node. Both replicas become Ready through their probes, one holds the Lease, the PDB exists, the chart's memory
-// limit applies to the container, and deleting the leader's Pod hands over to the standby while Secrets stay fresh.
+// limit applies to the container, and deleting the leader's Pod hands over to another replica while Secrets stay fresh.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
@@ -96,7 +96,7 @@ describe("the chart installed onto the node", { skip: hasNode() ? false : NO_NOD
     await assert.rejects(node('require("fs").writeFileSync("/app/written", "")'), /read-only file system/i);
   });
 
-  test("deleting the leader's Pod hands over to the standby within seconds, and Secrets stay fresh", async (t) => {
+  test("deleting the leader's Pod hands over to another replica within seconds, and Secrets stay fresh", async (t) => {
     await createResource(ns, "failover", {
       roleName: "node-failover-role",
       secretName: "failover",
@@ -116,18 +116,22 @@ describe("the chart installed onto the node", { skip: hasNode() ? false : NO_NOD
     };
     const deletedAt = Date.now();
     await w.core.deleteNamespacedPod({ name: leader, namespace: OPERATOR_NAMESPACE });
+    // The standby usually wins; the Deployment's replacement for the deleted Pod may win the race instead (its
+    // start and the standby's retry period are close on this 2-core node). Either is a hand-over.
     const holder = await eventually(
-      "the standby taking the Lease",
+      "another replica taking the Lease",
       async () => {
         await checkFresh();
         const h = await leaseHolder(w);
-        return h === standby ? h : undefined;
+        return h && h !== leader ? h : undefined;
       },
       60_000,
       100,
     );
     const handoverMs = Date.now() - deletedAt;
-    t.diagnostic(`leader ${leader} deleted; ${holder} holds the Lease after ${handoverMs} ms`);
+    t.diagnostic(
+      `leader ${leader} deleted; ${holder} (${holder === standby ? "the standby" : "the replacement"}) holds the Lease after ${handoverMs} ms`,
+    );
     // The new leader refreshes the Secret before it expires (20 s credentials), and it never expires meanwhile.
     const refreshedBefore = (await checkFresh())?.metadata?.annotations?.[LAST_REFRESH];
     await eventually(
