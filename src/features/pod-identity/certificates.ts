@@ -82,35 +82,22 @@ interface Parsed {
  * the race loads the winner's), rotate it with optimistic concurrency (one replica wins, the others load its result),
  * re-read it every resync, and re-publish the CA wherever it drifted.
  */
-export class ServingCertificates implements ServingCertificateSource {
-  private readonly options: ServingCertificatesOptions;
-  private readonly names: string[];
-  private readonly now: () => number;
+/** What both sources share: the current pair, who hears of a new one, and the periodic refresh. */
+abstract class RefreshedCertificate implements ServingCertificateSource {
   private readonly listeners = new Set<(pair: CertificatePair) => void>();
   private pair: CertificatePair | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private readonly warned = new Set<string>();
 
-  constructor(options: ServingCertificatesOptions) {
-    this.options = options;
-    this.now = options.now ?? Date.now;
-    this.names = servingNames(options.serviceName, options.namespace, {
-      dnsNames: options.extraDnsNames ?? [],
-      ipAddresses: (options.extraIpAddresses ?? []).map(normalizeIp),
-    });
-  }
+  protected abstract refresh(): Promise<void>;
+  protected abstract refreshFailed(err: unknown): void;
+  protected abstract intervalMs(): number;
 
   async start(): Promise<void> {
-    await this.sync();
-    this.timer = setInterval(() => {
-      this.sync().catch((err: unknown) =>
-        this.log().warn(
-          { err: apiErrorMessage(err) },
-          "Pod Identity certificate resync failed; trying again later",
-        ),
-      );
-    }, this.options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS);
+    await this.refresh();
+    this.timer = setInterval(
+      () => this.refresh().catch((err: unknown) => this.refreshFailed(err)),
+      this.intervalMs(),
+    );
     this.timer.unref();
   }
 
@@ -126,6 +113,50 @@ export class ServingCertificates implements ServingCertificateSource {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** Makes `next` current; listeners hear of it when it replaces another. Undefined when nothing changed. */
+  protected replace(next: CertificatePair): "first" | "new" | undefined {
+    const previous = this.pair;
+    if (previous && previous.cert === next.cert && previous.key === next.key && previous.ca === next.ca)
+      return undefined;
+    this.pair = next;
+    if (!previous) return "first";
+    for (const listener of this.listeners) listener(next);
+    return "new";
+  }
+}
+
+export class ServingCertificates extends RefreshedCertificate {
+  private readonly options: ServingCertificatesOptions;
+  private readonly names: string[];
+  private readonly now: () => number;
+  private running: Promise<void> | undefined;
+  private readonly warned = new Set<string>();
+
+  constructor(options: ServingCertificatesOptions) {
+    super();
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.names = servingNames(options.serviceName, options.namespace, {
+      dnsNames: options.extraDnsNames ?? [],
+      ipAddresses: (options.extraIpAddresses ?? []).map(normalizeIp),
+    });
+  }
+
+  protected refresh(): Promise<void> {
+    return this.sync();
+  }
+
+  protected refreshFailed(err: unknown): void {
+    this.log().warn(
+      { err: apiErrorMessage(err) },
+      "Pod Identity certificate resync failed; trying again later",
+    );
+  }
+
+  protected intervalMs(): number {
+    return this.options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
   }
 
   /** One round: read the Secret, issue what is due, load the result, publish the CA. One round runs at a time. */
@@ -211,21 +242,18 @@ export class ServingCertificates implements ServingCertificateSource {
       key: parsed.serving.key,
       ca: parsed.bundle.map((e) => e.pem.trim() + "\n").join(""),
     };
-    const previous = this.pair;
-    if (previous && previous.cert === next.cert && previous.key === next.key && previous.ca === next.ca)
-      return;
-    this.pair = next;
+    const change = this.replace(next);
+    if (!change) return;
     const serving = new X509Certificate(next.cert);
     this.log().info(
       { serialNumber: serving.serialNumber, expirationTime: serving.validToDate.toISOString() },
-      previous ? "loaded a new Pod Identity certificate" : "loaded the Pod Identity certificate",
+      change === "new" ? "loaded a new Pod Identity certificate" : "loaded the Pod Identity certificate",
     );
-    if (previous) for (const listener of this.listeners) listener(next);
   }
 
   /** Puts the CA bundle into the webhook configuration's caBundle and the agent's ConfigMap, where it differs. */
   private async publish(): Promise<void> {
-    const pair = this.pair;
+    const pair = this.current();
     if (!pair) return;
     const results = await Promise.allSettled([this.publishWebhook(pair.ca), this.publishConfigMap(pair.ca)]);
     for (const r of results) if (r.status === "rejected") throw r.reason;
@@ -328,41 +356,27 @@ export interface CertificateDirectoryOptions {
 }
 
 /** A certificate someone else manages, read from a directory and reloaded when the files change. */
-export class CertificateDirectory implements ServingCertificateSource {
+export class CertificateDirectory extends RefreshedCertificate {
   private readonly options: CertificateDirectoryOptions;
-  private readonly listeners = new Set<(pair: CertificatePair) => void>();
-  private pair: CertificatePair | undefined;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(options: CertificateDirectoryOptions) {
+    super();
     this.options = options;
   }
 
-  async start(): Promise<void> {
-    await this.reload();
-    this.timer = setInterval(() => {
-      this.reload().catch((err: unknown) =>
-        this.options.logger.warn(
-          { directory: this.options.directory, err: (err as Error).message },
-          "could not reload the Pod Identity certificate; serving the previous one",
-        ),
-      );
-    }, this.options.pollIntervalMs ?? 10_000);
-    this.timer.unref();
+  protected refresh(): Promise<void> {
+    return this.reload();
   }
 
-  current(): CertificatePair | undefined {
-    return this.pair;
+  protected refreshFailed(err: unknown): void {
+    this.options.logger.warn(
+      { directory: this.options.directory, err: (err as Error).message },
+      "could not reload the Pod Identity certificate; serving the previous one",
+    );
   }
 
-  onChange(listener: (pair: CertificatePair) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+  protected intervalMs(): number {
+    return this.options.pollIntervalMs ?? 10_000;
   }
 
   /** Reads the three files; a pair whose key does not match its certificate (a swap caught half-way) is refused. */
@@ -373,21 +387,20 @@ export class CertificateDirectory implements ServingCertificateSource {
       read(SecretKey.key),
       read(SecretKey.ca),
     ]);
-    const previous = this.pair;
-    if (previous && previous.cert === cert && previous.key === key && previous.ca === ca) return;
+    const current = this.current();
+    if (current?.cert === cert && current.key === key && current.ca === ca) return;
     const parsed = new X509Certificate(cert);
     if (!parsed.checkPrivateKey(createPrivateKey(key)))
       throw new Error(`${SecretKey.key} does not belong to ${SecretKey.cert}`);
-    this.pair = { cert, key, ca };
+    const change = this.replace({ cert, key, ca });
     this.options.logger.info(
       {
         directory: this.options.directory,
         serialNumber: parsed.serialNumber,
         expirationTime: parsed.validToDate,
       },
-      previous ? "loaded a new Pod Identity certificate" : "loaded the Pod Identity certificate",
+      change === "new" ? "loaded a new Pod Identity certificate" : "loaded the Pod Identity certificate",
     );
-    if (previous) for (const listener of this.listeners) listener(this.pair);
   }
 }
 
