@@ -504,7 +504,7 @@ describe("Pod Identity (podIdentity.*)", () => {
     assert.equal(sc.privileged, undefined);
     for (const probe of [container!.livenessProbe!, container!.readinessProbe!])
       assert.deepEqual(probe.httpGet, { host: "169.254.170.23", port: 80, path: "/healthz" });
-    assert.equal(container!.resources!.limits!.memory, "64Mi");
+    assert.equal(container!.resources!.limits!.memory, "128Mi");
     const mounts = Object.fromEntries(container!.volumeMounts!.map((m) => [m.name, m.mountPath]));
     const volumes = Object.fromEntries(pod.volumes!.map((v) => [v.name, v]));
     assert.equal(mounts["authority-ca"], "/etc/aws-pod-identity/ca");
