@@ -21,10 +21,10 @@ import {
   AUTHORIZATION_TOKEN_FILE_VARIABLE,
   CREDENTIALS_FULL_URI_VARIABLE,
   POD_IDENTITY_ANNOTATION,
-  POD_TOKEN_AUDIENCE,
   POD_TOKEN_DIRECTORY,
   POD_TOKEN_VOLUME,
 } from "../src/domain/pod-injection.ts";
+import { POD_TOKEN_AUDIENCE } from "../src/domain/pod-identity.ts";
 import { eventually, freshNamespace, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
 

@@ -1,7 +1,7 @@
 // The AWSPodIdentityAssociation resource: a ServiceAccount in a namespace and the IAM role its Pods get from the
 // node's credential endpoint (docs/pod-identity.md). Its role fields and their validation are AWSAssumeRole's, taken
 // from spec-schema.ts, so the kinds cannot drift apart.
-import { CONDITION_SCHEMA, RESOURCE_SCHEMA } from "./status-schema.ts";
+import { RESOURCE_SCHEMA, STATUS_SCHEMA } from "./status-schema.ts";
 import { SPEC_SCHEMA } from "./spec-schema.ts";
 import type { AWSAssumeRoleSpec, Condition, ObjectMeta } from "./schema.ts";
 import { MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from "./schema.ts";
@@ -109,21 +109,12 @@ export const POD_IDENTITY_STATUS_SCHEMA: JSONSchemaProps = {
   description: "What the operator last observed. Written by the operator only.",
   properties: {
     conditions: {
-      type: "array",
+      ...STATUS_SCHEMA.properties!.conditions!,
       description:
         "'Ready' is True while the association is served; when False, its reason (InvalidSpec, " +
         "RoleNotPermitted, DuplicateAssociation, AccessDenied, ...) and message say why.",
-      maxItems: 16,
-      items: CONDITION_SCHEMA,
-      "x-kubernetes-list-type": "map",
-      "x-kubernetes-list-map-keys": ["type"],
     },
-    observedGeneration: {
-      type: "integer",
-      format: "int64",
-      description: "metadata.generation of the spec the operator last acted on.",
-      minimum: 0,
-    },
+    observedGeneration: STATUS_SCHEMA.properties!.observedGeneration!,
     roleArn: {
       type: "string",
       description: "Full ARN of the role, built from spec.roleName and the operator's AWS account.",

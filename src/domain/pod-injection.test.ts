@@ -2,13 +2,13 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   POD_IDENTITY_ANNOTATION,
-  POD_TOKEN_AUDIENCE,
   POD_TOKEN_DIRECTORY,
   POD_TOKEN_VOLUME,
   escapePointer,
   injectionMissed,
   podInjectionPatch,
 } from "./pod-injection.ts";
+import { POD_TOKEN_AUDIENCE } from "./pod-identity.ts";
 import type { JsonPatchOperation, PodShape } from "./pod-injection.ts";
 
 const ENV = [

@@ -2,6 +2,8 @@
 // variables of the SDKs' container credential provider, the projected token they point at, and the annotation naming
 // the association. Pure: a Pod in, RFC 6902 JSON Patch operations out.
 
+import { POD_TOKEN_AUDIENCE } from "./pod-identity.ts";
+
 /** The parts of a Pod (core/v1) the injection reads; a V1Pod fits. */
 export interface PodShape {
   metadata?: { annotations?: Record<string, string> };
@@ -13,8 +15,6 @@ export interface ContainerShape {
   volumeMounts?: { mountPath: string }[];
 }
 
-/** Audience of the Pod's projected token; the credential authority asks for it in its TokenReview. */
-export const POD_TOKEN_AUDIENCE = "aws-assume-role.pincette.net/pod";
 /** The node agent's endpoint, one of the addresses the SDKs accept over plain HTTP. */
 export const POD_CREDENTIALS_URI = "http://169.254.170.23/v1/credentials";
 /** Where the projected token is mounted; the file is `POD_TOKEN_PATH` inside it. */
