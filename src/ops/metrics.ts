@@ -68,6 +68,7 @@ export class Metrics {
   readonly workDuration: Histogram<"name">;
   readonly reconcileDuration: Histogram<"controller" | "result">;
   readonly leader: Gauge;
+  private readonly resourceCondition: Gauge<keyof ConditionLabels>;
   readonly resources: Gauge<"kind">;
   readonly podIdentityAnswers: Histogram<"code">;
 
@@ -89,18 +90,11 @@ export class Metrics {
       { version: packageVersion(), revision: options.revision || "unknown", nodejs_version: process.version },
       1,
     );
-    const conditions = this.conditions;
-    const leading = () => this.leading;
-    new Gauge({
+    this.resourceCondition = new Gauge({
       name: `${PREFIX}resource_condition`,
       help: "Always 1: one series per resource with its Ready condition's status (True, False, Unknown: none yet) and reason; reported by the leader",
       labelNames: ["kind", "namespace", "name", "ready", "reason"],
       registers,
-      collect() {
-        this.reset();
-        if (!leading()) return;
-        for (const labels of conditions.values()) this.set({ ...labels }, 1);
-      },
     });
     const watches = () => this.watches();
     new Gauge({
@@ -247,6 +241,9 @@ export class Metrics {
 
   /** Whether this replica leads (or leader election is off): the leader gauge, and the readiness series exported. */
   setLeader(leading: boolean): void {
+    if (leading && !this.leading)
+      for (const labels of this.conditions.values()) this.resourceCondition.set(labels, 1);
+    if (!leading) this.resourceCondition.reset();
     this.leading = leading;
     this.leader.set(leading ? 1 : 0);
   }
@@ -256,18 +253,20 @@ export class Metrics {
     const namespace = resource.metadata?.namespace ?? "";
     const name = resource.metadata?.name ?? "";
     const id = `${kind}\u0000${namespace}\u0000${name}`;
-    if (change.deleted) {
+    const old = this.conditions.get(id);
+    const ready = resource.status?.conditions?.find((c) => c.type === READY);
+    const labels = change.deleted
+      ? undefined
+      : { kind, namespace, name, ready: ready?.status ?? "Unknown", reason: ready?.reason ?? "" };
+    if (old && labels && old.ready === labels.ready && old.reason === labels.reason) return;
+    // One series per resource: the old one goes before the new one is set.
+    if (old && this.leading) this.resourceCondition.remove(old);
+    if (!labels) {
       this.conditions.delete(id);
       return;
     }
-    const ready = resource.status?.conditions?.find((c) => c.type === READY);
-    this.conditions.set(id, {
-      kind,
-      namespace,
-      name,
-      ready: ready?.status ?? "Unknown",
-      reason: ready?.reason ?? "",
-    });
+    this.conditions.set(id, labels);
+    if (this.leading) this.resourceCondition.set(labels, 1);
   };
 
   /** Where the cached ServiceAccounts gauge reads its value at scrape time (--service-accounts). */
