@@ -55,6 +55,24 @@ async function scraped(
   return { conditions, queues };
 }
 
+/**
+ * Waits until the operator's Ready series of the cluster resource and of the association "reader" are exactly
+ * `ready` (one series each, as `ready/reason`), then checks the work queues it reports.
+ */
+async function metricsSay(
+  metricsUrl: string | undefined,
+  clusterName: string,
+  ready: [string, string],
+  queues: string[],
+): Promise<void> {
+  await eventually(`the Ready series ${ready.join(", ")}`, async () => {
+    const c = await scraped(metricsUrl, "ClusterAWSAssumeRole", clusterName);
+    const a = await scraped(metricsUrl, "AWSPodIdentityAssociation", "reader");
+    return c.conditions.join() === ready[0] && a.conditions.join() === ready[1] ? true : undefined;
+  });
+  assert.deepEqual([...(await scraped(metricsUrl, "", "")).queues].sort(), queues);
+}
+
 test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociation are told the feature is off (no AWS call, no Secret); with them, the real controllers report", async (t) => {
   await clusterOperatorLock(t);
   await ensureCrd();
@@ -114,19 +132,12 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
     "no AssumeRole without the flags",
   );
   // The per-resource Ready metric names both, with the reason, from the stand-ins' queues.
-  await eventually("the FeatureDisabled Ready series of both", async () => {
-    const c = await scraped(off.metricsUrl, "ClusterAWSAssumeRole", clusterName);
-    const a = await scraped(off.metricsUrl, "AWSPodIdentityAssociation", "reader");
-    return c.conditions[0] === "False/FeatureDisabled" && a.conditions[0] === "False/FeatureDisabled"
-      ? true
-      : undefined;
-  });
-  const offQueues = (await scraped(off.metricsUrl, "", "")).queues;
-  assert.deepEqual([...offQueues].sort(), [
-    "awsassumerole",
-    "awspodidentityassociation-disabled",
-    "clusterawsassumerole-disabled",
-  ]);
+  await metricsSay(
+    off.metricsUrl,
+    clusterName,
+    ["False/FeatureDisabled", "False/FeatureDisabled"],
+    ["awsassumerole", "awspodidentityassociation-disabled", "clusterawsassumerole-disabled"],
+  );
   assert.equal(await off.stop(), 0);
 
   // On: the real controllers take over the Ready condition.
@@ -151,19 +162,12 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
   assert.equal((await waitForReason("caar", clusterName, "CredentialsReady")).status, "True");
   assert.ok(await eventually("the cluster copy", () => readSecret(ns, "disabled-kinds")));
   assert.equal((await waitForReason("awspia", "reader", "Associated", ns)).status, "True");
-  await eventually("the real controllers' Ready series, one per resource", async () => {
-    const c = await scraped(on.metricsUrl, "ClusterAWSAssumeRole", clusterName);
-    const a = await scraped(on.metricsUrl, "AWSPodIdentityAssociation", "reader");
-    return c.conditions.join() === "True/CredentialsReady" && a.conditions.join() === "True/Associated"
-      ? true
-      : undefined;
-  });
-  const onQueues = (await scraped(on.metricsUrl, "", "")).queues;
-  assert.deepEqual([...onQueues].sort(), [
-    "awsassumerole",
-    "awspodidentityassociation",
-    "clusterawsassumerole",
-  ]);
+  await metricsSay(
+    on.metricsUrl,
+    clusterName,
+    ["True/CredentialsReady", "True/Associated"],
+    ["awsassumerole", "awspodidentityassociation", "clusterawsassumerole"],
+  );
   assert.equal(await on.stop(), 0);
 
   // Off again: the association's Associated is no longer true (one install serves Pod Identity) and is replaced; the
