@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     queueMetrics: metrics.queue(() => controller.namespaced.depth()),
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
+    refreshEvents: config.refreshEvents,
     conflictRetryMs: config.conflictRetryMs,
     permanentErrorRetryMs: config.permanentErrorRetryMs,
     namespacePermissions: config.namespacePermissions,
