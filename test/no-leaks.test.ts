@@ -130,7 +130,7 @@ test("no issued key, token or ECR password appears in logs, Events, status or me
 
   // The collection covers the scenario: otherwise finding nothing would prove nothing.
   assert.ok(output.split("\n").length > 30, `the debug log has content (${output.split("\n").length} lines)`);
-  for (const reason of ["Created", "Refreshed", "AccessDenied", "Throttled", "InvalidSpec"]) {
+  for (const reason of ["Created", "Refreshed", "Recovered", "AccessDenied", "Throttled", "InvalidSpec"]) {
     assert.ok(eventsJson.includes(`"reason": "${reason}"`), `an Event with reason ${reason}`);
   }
   for (const name of ["map", "file", "ecr", "denied", "invalid"]) {
