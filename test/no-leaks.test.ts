@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, freshNamespace, kubectl, privateProxy } from "./support/world.ts";
-import type { FaultRule, IssuedCredentials } from "./support/aws-proxy-client.ts";
+import { ACCESS_DENIED } from "./support/aws-proxy-client.ts";
+import type { IssuedCredentials } from "./support/aws-proxy-client.ts";
 import {
   FAST_RETRY,
   createResource,
@@ -16,14 +17,6 @@ import {
 import { roleSessionName } from "../src/domain/naming.ts";
 
 const ECR_URL = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
-const ACCESS_DENIED: FaultRule = {
-  service: "sts",
-  action: "AssumeRole",
-  kind: "error",
-  httpStatus: 403,
-  code: "AccessDenied",
-  message: "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole",
-};
 
 /** Every secret value AWS handed out, with the forms it could leak in (as is, base64, ECR password). */
 function needles(issued: IssuedCredentials[]): Map<string, string> {

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, freshNamespace, privateProxy } from "./support/world.ts";
-import type { FaultRule } from "./support/aws-proxy-client.ts";
+import { ACCESS_DENIED } from "./support/aws-proxy-client.ts";
 import {
   FAST_RETRY,
   createResource,
@@ -16,15 +16,6 @@ import {
   startOperator,
   waitForReady,
 } from "./support/operator.ts";
-
-const ACCESS_DENIED: FaultRule = {
-  service: "sts",
-  action: "AssumeRole",
-  kind: "error",
-  httpStatus: 403,
-  code: "AccessDenied",
-  message: "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole",
-};
 
 /** Waits until the Secret holds credentials other than `accessKeyId` and status shows the refresh. */
 async function refreshedSecret(ns: string, accessKeyId: string, lastRefreshTime: string | undefined) {
