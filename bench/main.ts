@@ -13,6 +13,7 @@ import { parseOptions } from "./options.ts";
 import type { Scenario } from "./options.ts";
 import { Report } from "./report.ts";
 import { burst } from "./scenarios/burst.ts";
+import { events } from "./scenarios/events.ts";
 import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
 import { memory } from "./scenarios/memory.ts";
@@ -35,6 +36,7 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   "gc-cost": gcCost,
   "service-accounts": serviceAccounts,
   "pod-identity": podIdentity,
+  events,
 };
 
 /** Kills the children this run started (one by one, by pid) and deletes its Node objects and namespaces. */

@@ -14,6 +14,7 @@ export const SCENARIOS = [
   "fan-out",
   "service-accounts",
   "pod-identity",
+  "events",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -134,6 +135,23 @@ export const BENCH_FLAGS = [
     default: "",
     help: "Image with node of the Secret-reading Pod in pod-identity (default: scripts/image consumer js)",
   },
+  {
+    flag: "events-resources",
+    default: "10000",
+    size: true,
+    help: "Resources (with the default 900 s credentials) whose refresh rate the events scenario reproduces",
+  },
+  {
+    flag: "events-lifetime-seconds",
+    default: "60",
+    help: "Credential lifetime the AWS proxy hands out in events; the scenario runs resources × lifetime / 900",
+  },
+  {
+    flag: "events-window-seconds",
+    default: "120",
+    size: true,
+    help: "Counting window of each events round (after one lifetime of warm-up)",
+  },
   { flag: "timeout-seconds", default: "1200", help: "Upper bound of every wait (creation, Ready, refresh)" },
   { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
   { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
@@ -168,6 +186,9 @@ export interface BenchOptions {
   podIdentityPods: number;
   podIdentityCpuFetches: number;
   podIdentityImage: string;
+  eventsResources: number;
+  eventsLifetimeSeconds: number;
+  eventsWindowSeconds: number;
   timeoutSeconds: number;
   docs: string;
   chartsDir: string;
@@ -247,6 +268,7 @@ export function parseOptions(argv: string[]): ParsedOptions {
     ["unrelated-namespaces", options.unrelatedNamespaces],
     ["pod-identity-pods", options.podIdentityPods],
     ["pod-identity-cpu-fetches", options.podIdentityCpuFetches],
+    ["events-lifetime-seconds", options.eventsLifetimeSeconds],
   ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
   }

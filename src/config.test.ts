@@ -32,6 +32,7 @@ describe("parseConfig defaults", () => {
       namespaces: [],
       refreshRatio: 0.6667,
       refreshJitter: 0.05,
+      refreshEvents: false,
       maxConcurrentReconciles: 16,
       backoffBaseMs: 1000,
       backoffMaxMs: 30000,

@@ -11,6 +11,7 @@ export interface Config {
   namespaces: string[];
   refreshRatio: number;
   refreshJitter: number;
+  refreshEvents: boolean;
   maxConcurrentReconciles: number;
   backoffBaseMs: number;
   backoffMaxMs: number;

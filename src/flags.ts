@@ -35,6 +35,13 @@ export const FLAGS = [
     help: "± jitter of the refresh time, as a fraction of the lifetime (0–0.2)",
   },
   {
+    flag: "refresh-events",
+    env: "REFRESH_EVENTS",
+    kind: "boolean",
+    default: "false",
+    help: "Write a Refreshed Event for routine refreshes too (scheduled, of a Ready resource); Created, Recovered and refreshes with another cause always write one",
+  },
+  {
     flag: "max-concurrent-reconciles",
     env: "MAX_CONCURRENT_RECONCILES",
     kind: "number",

@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     readiness: metrics.readiness,
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
+    refreshEvents: config.refreshEvents,
     conflictRetryMs: config.conflictRetryMs,
     permanentErrorRetryMs: config.permanentErrorRetryMs,
     namespacePermissions: config.namespacePermissions,

@@ -105,6 +105,19 @@ describe("helm lint and template", () => {
     assert.equal(withRegion.find((e) => e.name === "AWS_REGION")?.value, "eu-west-1");
   });
 
+  test("REFRESH_EVENTS=true only with events.refreshes, a value the operator parses as --refresh-events", async () => {
+    const env = containerOf(await renderChart()).env!;
+    assert.equal(
+      env.find((e) => e.name === "REFRESH_EVENTS"),
+      undefined,
+    );
+    const withRefreshes = containerOf(await renderChart({ set: { "events.refreshes": "true" } })).env!;
+    const value = withRefreshes.find((e) => e.name === "REFRESH_EVENTS")?.value;
+    assert.equal(value, "true");
+    const parsed = parseConfig([], { REFRESH_EVENTS: value }, { hostname: "h" });
+    assert.equal(!parsed.help && parsed.config.refreshEvents, true);
+  });
+
   test("NODE_OPTIONS caps the V8 old generation below the container's memory limit and sizes the young one, or is left out", async () => {
     const container = containerOf(await renderChart());
     const options = container.env!.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";

@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, freshNamespace, kubectl, privateProxy } from "./support/world.ts";
-import type { FaultRule, IssuedCredentials } from "./support/aws-proxy-client.ts";
+import { ACCESS_DENIED } from "./support/aws-proxy-client.ts";
+import type { IssuedCredentials } from "./support/aws-proxy-client.ts";
 import {
   FAST_RETRY,
   createResource,
@@ -16,14 +17,6 @@ import {
 import { roleSessionName } from "../src/domain/naming.ts";
 
 const ECR_URL = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/my-repo";
-const ACCESS_DENIED: FaultRule = {
-  service: "sts",
-  action: "AssumeRole",
-  kind: "error",
-  httpStatus: 403,
-  code: "AccessDenied",
-  message: "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole",
-};
 
 /** Every secret value AWS handed out, with the forms it could leak in (as is, base64, ECR password). */
 function needles(issued: IssuedCredentials[]): Map<string, string> {
@@ -130,7 +123,7 @@ test("no issued key, token or ECR password appears in logs, Events, status or me
 
   // The collection covers the scenario: otherwise finding nothing would prove nothing.
   assert.ok(output.split("\n").length > 30, `the debug log has content (${output.split("\n").length} lines)`);
-  for (const reason of ["Created", "Refreshed", "AccessDenied", "Throttled", "InvalidSpec"]) {
+  for (const reason of ["Created", "Refreshed", "Recovered", "AccessDenied", "Throttled", "InvalidSpec"]) {
     assert.ok(eventsJson.includes(`"reason": "${reason}"`), `an Event with reason ${reason}`);
   }
   for (const name of ["map", "file", "ecr", "denied", "invalid"]) {

@@ -201,6 +201,46 @@ describe("ClusterReconciler", () => {
     assert.deepEqual([...refreshed], [w.clock.now.toISOString()]);
   });
 
+  test("a scheduled refresh of a Ready fan-out writes no event; with refreshEvents it writes Refreshed", async () => {
+    for (const refreshEvents of [false, true]) {
+      const w = setup({ refreshEvents });
+      for (const ns of ["a", "b"]) w.namespace(ns, { aws: "yes" });
+      w.apply("fan");
+      const reconciler = w.make();
+      await reconciler.reconcile("fan");
+      w.clock.now = new Date(T0.getTime() + 700_000);
+      await reconciler.reconcile("fan");
+      assert.equal(w.aws.requests.length, 2, "refreshed");
+      assert.deepEqual(
+        w.events.reasons(),
+        refreshEvents ? ["Created", "Refreshed"] : ["Created"],
+        `refreshEvents: ${refreshEvents}`,
+      );
+    }
+  });
+
+  test("a scheduled refresh that also fills a new namespace, or leaves one failing, keeps its Refreshed event", async () => {
+    const w = setup();
+    w.namespace("a", { aws: "yes" });
+    w.apply("fan");
+    const reconciler = w.make();
+    await reconciler.reconcile("fan");
+    w.namespace("b", { aws: "yes" });
+    w.clock.now = new Date(T0.getTime() + 700_000);
+    await reconciler.reconcile("fan");
+    assert.deepEqual(w.copies(), ["a", "b"]);
+    assert.deepEqual(w.events.reasons(), ["Created", "Refreshed"]);
+    assert.match(w.events.events[1]!.message, /in 2 namespace\(s\)/);
+
+    await w.secrets.create({ metadata: { namespace: "c", name: "aws" }, data: { mine: "eA==" } });
+    w.namespace("c", { aws: "yes" });
+    await reconciler.reconcile("fan"); // SecretConflict in c: Ready=False, with its Warning
+    w.clock.now = new Date(T0.getTime() + 1_400_000);
+    await reconciler.reconcile("fan");
+    assert.equal(w.aws.requests.length, 3);
+    assert.deepEqual(w.events.reasons(), ["Created", "Refreshed", "SecretConflict", "Refreshed"]);
+  });
+
   test("with namespace permissions, a namespace whose annotation does not permit the role gets no copy", async () => {
     const w = setup({ namespacePermissions: true });
     w.namespace("a", { aws: "yes" }, { "aws-assume-role.pincette.net/permitted-roles": "app" });

@@ -13,7 +13,8 @@ import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
 import type { FanOutCounts } from "../domain/fan-out.ts";
 import { clusterRoleSessionName } from "../domain/naming.ts";
-import { describeCause, scheduledRefresh } from "../domain/plan.ts";
+import { scheduledRefresh } from "../domain/plan.ts";
+import { refreshEvent } from "../domain/refresh-event.ts";
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleArnOf } from "../domain/session.ts";
 import { done, requeueAfter, temporaryError, terminalError } from "../runtime/result.ts";
@@ -35,6 +36,7 @@ import {
 } from "./source.ts";
 import { checkSpec, hashSpec, planSecret } from "./spec.ts";
 import type { CheckedSpec } from "./spec.ts";
+import { readyBefore } from "./status.ts";
 import type { StatusReporter, StatusTimes } from "./status.ts";
 
 export interface ClusterReconcilerOptions extends CredentialOptions {
@@ -227,14 +229,6 @@ export class ClusterReconciler {
         },
         created ? "secret created" : "secret refreshed",
       );
-      // No times in the message (status has them): repeats of the same event aggregate into one with a count.
-      this.status.event(
-        resource,
-        "Normal",
-        created ? "Created" : "Refreshed",
-        `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} in ${written} namespace(s) for ` +
-          `${issued.roleArn} (${describeCause(issued.cause)})`,
-      );
     } else if (targets.length > 0) {
       log.info(
         { secretName: spec.secretName, namespaces: written },
@@ -265,6 +259,18 @@ export class ClusterReconciler {
       effectiveDurationSeconds,
       requestedDurationSeconds: spec.durationSeconds,
     });
+    if (issued && credentialSet) {
+      // After the report is known (a recovery is Ready again); before it is written (the state still holds the past).
+      // No times in the message (status has them): repeats of the same event aggregate into one with a count.
+      const event = refreshEvent({
+        causes: [issued.cause, ...causes],
+        readyBefore: readyBefore(state.own, resource.status?.conditions),
+        readyAfter: report.ready === "True",
+        routineEvents: this.options.refreshEvents ?? false,
+        subject: `Secret ${spec.secretName} in ${written} namespace(s) for ${issued.roleArn}`,
+      });
+      if (event) this.status.event(resource, "Normal", event.reason, event.message);
+    }
     await this.status.report(resource, state.own, log, report, signal);
 
     if (writeFailures.some((f) => f.reason !== Reason.SecretConflict)) {

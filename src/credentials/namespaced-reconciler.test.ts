@@ -40,14 +40,66 @@ describe("Reconciler", () => {
     assert.deepEqual(writes, [1, 1, 1]);
   });
 
-  test("refreshes when the refresh time is reached", async () => {
+  test("refreshes when the refresh time is reached, without an event: routine success", async () => {
     const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    const firstWrite = h.secrets.writes;
+    h.clock.now = new Date(T0.getTime() + 10 * MIN);
+    await h.reconciler.reconcile("ns/r");
+    assert.equal(h.aws.requests.length, 2);
+    assert.equal(h.secrets.writes, firstWrite + 1, "the Secret was written");
+    assert.deepEqual(h.events.reasons(), ["Created"]);
+  });
+
+  test("with refreshEvents (--refresh-events) a routine refresh writes Refreshed", async () => {
+    const h = harness({ refreshEvents: true });
     h.resources.apply("r", {});
     await h.reconciler.reconcile("ns/r");
     h.clock.now = new Date(T0.getTime() + 10 * MIN);
     await h.reconciler.reconcile("ns/r");
-    assert.equal(h.aws.requests.length, 2);
     assert.deepEqual(h.events.reasons(), ["Created", "Refreshed"]);
+    assert.match(
+      h.events.events[1]!.message,
+      /^Refreshed Secret r-aws for .* \(the refresh time was reached\)$/,
+    );
+  });
+
+  test("the first refresh after an AWS failure writes Recovered, naming the failure", async () => {
+    const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    h.aws.answers = [
+      awsError("Throttling", "Rate exceeded"),
+      (request) => credentials(h.clock.now, request.durationSeconds),
+    ];
+    h.clock.now = new Date(T0.getTime() + 10 * MIN);
+    await h.reconciler.reconcile("ns/r");
+    await h.reconciler.reconcile("ns/r");
+    assert.equal(ready(h)?.status, "True");
+    assert.deepEqual(h.events.reasons(), ["Created", "Throttled", "Recovered"]);
+    assert.match(h.events.events[2]!.message, /after Throttled \(the refresh time was reached\)$/);
+    // The next scheduled refresh is routine again.
+    h.clock.now = new Date(T0.getTime() + 20 * MIN);
+    await h.reconciler.reconcile("ns/r");
+    assert.equal(h.aws.requests.length, 4);
+    assert.deepEqual(h.events.reasons(), ["Created", "Throttled", "Recovered"]);
+  });
+
+  test("a resource the cache shows not Ready (an operator restart after a failure) recovers with an event", async () => {
+    const h = harness();
+    h.resources.apply("r", {});
+    await h.reconciler.reconcile("ns/r");
+    h.aws.answers = [awsError("AccessDenied", "not authorized", 403)];
+    h.clock.now = new Date(T0.getTime() + 10 * MIN);
+    await h.reconciler.reconcile("ns/r");
+    const restarted = harness();
+    for (const [k, v] of h.resources.objects) restarted.resources.objects.set(k, v);
+    for (const [k, v] of h.secrets.objects) restarted.secrets.objects.set(k, v);
+    restarted.clock.now = h.clock.now;
+    await restarted.reconciler.reconcile("ns/r");
+    assert.deepEqual(restarted.events.reasons(), ["Recovered"]);
+    assert.match(restarted.events.events[0]!.message, /after AccessDenied/);
   });
 
   const failures: {
@@ -238,20 +290,14 @@ describe("Reconciler", () => {
       await h.reconciler.reconcile("ns/r");
       h.clock.now = new Date(T0.getTime() + 50 * MIN);
       await h.reconciler.reconcile("ns/r");
-      assert.deepEqual(h.events.reasons(), ["DurationClamped", "Created", "Refreshed"]);
+      assert.deepEqual(h.events.reasons(), ["DurationClamped", "Created"], "a routine refresh: no event");
       h.resources.apply("r", { durationSeconds: 10800 });
       await h.reconciler.reconcile("ns/r");
-      assert.deepEqual(h.events.reasons(), [
-        "DurationClamped",
-        "Created",
-        "Refreshed",
-        "DurationClamped",
-        "Refreshed",
-      ]);
+      assert.deepEqual(h.events.reasons(), ["DurationClamped", "Created", "DurationClamped", "Refreshed"]);
     });
 
     test("repeated refreshes emit the same event message, so the recorder aggregates them", async () => {
-      const h = harness();
+      const h = harness({ refreshEvents: true });
       h.resources.apply("r", {});
       await h.reconciler.reconcile("ns/r");
       for (let i = 1; i <= 3; i++) {

@@ -6,7 +6,8 @@ import type { Logger } from "pino";
 import type { AWSAssumeRole, AWSAssumeRoleStatus } from "../api/schema.ts";
 import { AwsFailure } from "../aws/errors.ts";
 import { Reason } from "../domain/conditions.ts";
-import { SecretAnnotation, describeCause, scheduledRefresh } from "../domain/plan.ts";
+import { SecretAnnotation, scheduledRefresh } from "../domain/plan.ts";
+import { refreshEvent } from "../domain/refresh-event.ts";
 import type { RefreshCause } from "../domain/plan.ts";
 import { roleSessionName } from "../domain/naming.ts";
 import { roleArnOf } from "../domain/session.ts";
@@ -29,7 +30,7 @@ import {
 } from "./source.ts";
 import { checkSpec, hashSpec, planSecret } from "./spec.ts";
 import type { CheckedSpec } from "./spec.ts";
-import { readyMessage } from "./status.ts";
+import { readyBefore, readyMessage } from "./status.ts";
 import type { StatusReporter, StatusTimes } from "./status.ts";
 
 export interface ReconcilerOptions extends CredentialOptions {
@@ -273,12 +274,14 @@ export class Reconciler {
       created ? "secret created" : "secret refreshed",
     );
     // No times in the message (status has them): repeats of the same event aggregate into one with a count.
-    this.status.event(
-      resource,
-      "Normal",
-      created ? "Created" : "Refreshed",
-      `${created ? "Created" : "Refreshed"} Secret ${spec.secretName} for ${roleArn} (${describeCause(p.cause)})`,
-    );
+    const event = refreshEvent({
+      causes: [p.cause],
+      readyBefore: readyBefore(state, resource.status?.conditions),
+      readyAfter: true,
+      routineEvents: this.options.refreshEvents ?? false,
+      subject: `Secret ${spec.secretName} for ${roleArn}`,
+    });
+    if (event) this.status.event(resource, "Normal", event.reason, event.message);
     await this.secrets.deleteOwned(resource, log, spec.secretName, signal);
     await this.ready(ctx, readyMessage(expirationTime, durationSeconds, spec.durationSeconds), {
       roleArn,

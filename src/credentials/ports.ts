@@ -98,6 +98,8 @@ export interface CredentialOptions {
   permanentErrorRetryMs: number;
   /** Session tags naming the resource (--session-tags, --cluster-name). */
   sessionTags?: SessionTagOptions;
+  /** An Event for routine refreshes too (--refresh-events); without it only Created, Recovered and caused ones. */
+  refreshEvents?: boolean;
   now?: () => Date;
 }
 

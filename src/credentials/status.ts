@@ -8,7 +8,8 @@ import type { AWSAssumeRoleStatus, Condition } from "../api/schema.ts";
 /** The status fields that hold the credentials' times (the same in both kinds' status). */
 type StatusTimesKey =
   "roleArn" | "expirationTime" | "lastRefreshTime" | "nextRefreshTime" | "effectiveDurationSeconds";
-import { readyCondition, setCondition } from "../domain/conditions.ts";
+import { READY, readyCondition, setCondition } from "../domain/conditions.ts";
+import type { ReadyBefore } from "../domain/refresh-event.ts";
 import type { Reason } from "../domain/conditions.ts";
 import { canonicalJson } from "../runtime/content-hash.ts";
 import type { EventSink, EventTarget } from "./ports.ts";
@@ -107,7 +108,7 @@ export class StatusReporter<
     log.debug({ reason: report.reason }, "status updated");
   }
 
-  /** A Normal event (Created, Refreshed) or a Warning that is not a Ready condition (DurationClamped). */
+  /** A Normal event (Created, Refreshed, Recovered) or a Warning that is not a Ready condition (DurationClamped). */
   event(resource: R, type: "Normal" | "Warning", reason: string, message: string): void {
     this.events.emit(this.kind.target(resource), type, reason, message);
   }
@@ -121,6 +122,21 @@ export class StatusReporter<
       last.hash === statusHash(this.kind.normalise(resource.status))
     );
   }
+}
+
+/**
+ * The Ready condition before this reconcile's report: our own last report of a problem (the cache may not show it
+ * yet), else the condition the resource carries.
+ */
+export function readyBefore(
+  state: ResourceState,
+  conditions: readonly Condition[] | undefined,
+): ReadyBefore | undefined {
+  if (state.lastWarning !== undefined) {
+    return { status: "False", reason: state.lastWarning.slice(0, state.lastWarning.indexOf("\u0000")) };
+  }
+  const ready = conditions?.find((c) => c.type === READY);
+  return ready ? { status: ready.status, reason: ready.reason } : undefined;
 }
 
 /** The Ready message: when the credentials expire, and why sessions are shorter than asked for. */

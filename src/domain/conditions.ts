@@ -34,6 +34,12 @@ export const Reason = {
   InvalidExpiration: "InvalidExpiration",
   /** ClusterAWSAssumeRole: no namespace matches its namespaceSelector, so no credentials are issued. */
   NoNamespacesSelected: "NoNamespacesSelected",
+  /** Event only: the first Secret (or copies) of a resource was written. */
+  Created: "Created",
+  /** Event only: new credentials for a reason worth seeing (spec change, forced, drift, expiry), or any refresh with --refresh-events. */
+  Refreshed: "Refreshed",
+  /** Event only: the first successful refresh after the resource was not Ready (an AWS failure, a conflict...). */
+  Recovered: "Recovered",
   /** Event only: the duration was clamped to one hour because the operator's identity is an assumed role. */
   DurationClamped: "DurationClamped",
   /** Event only: spec.serviceAccounts is set but the operator runs without --service-accounts. */

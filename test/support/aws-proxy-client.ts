@@ -18,6 +18,16 @@ export type {
   RecordFilter,
 } from "../../testenv/aws-proxy/types.ts";
 
+/** STS refuses every AssumeRole, as for a trust policy that does not name the operator. */
+export const ACCESS_DENIED: FaultRule = {
+  service: "sts",
+  action: "AssumeRole",
+  kind: "error",
+  httpStatus: 403,
+  code: "AccessDenied",
+  message: "User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole",
+};
+
 export class AwsProxyClient {
   readonly baseUrl: string;
 
