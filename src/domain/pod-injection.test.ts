@@ -189,7 +189,7 @@ describe("podInjectionPatch", () => {
       assert.ok(c.volumeMounts!.some((m) => m.mountPath === POD_TOKEN_DIRECTORY));
     }
     assert.deepEqual(podInjectionPatch(once, "reader"), []);
-    assert.equal(injectionMissed(once, "reader"), false);
+    assert.equal(injectionMissed(once), false);
   });
 
   test("the projected token has the Pod audience", () => {
@@ -199,35 +199,31 @@ describe("podInjectionPatch", () => {
 });
 
 describe("injectionMissed", () => {
-  const cases: { name: string; pod: PodShape; association: string | undefined; want: boolean }[] = [
-    { name: "no association", pod: { spec: { containers: [{}] } }, association: undefined, want: false },
+  const cases: { name: string; pod: PodShape; want: boolean }[] = [
+    { name: "no spec", pod: {}, want: false },
     {
       name: "nothing injected, nothing of its own",
       pod: { spec: { containers: [{}] } },
-      association: "r",
       want: true,
     },
     {
       name: "a container sets its own credentials",
       pod: { spec: { containers: [{}, { env: [{ name: "AWS_PROFILE" }] }] } },
-      association: "r",
       want: false,
     },
     {
       name: "injected",
       pod: { spec: { containers: [{ env: [{ name: "AWS_CONTAINER_CREDENTIALS_FULL_URI" }] }] } },
-      association: "r",
       want: false,
     },
     {
       name: "no container could take it",
       pod: { spec: { containers: [{ volumeMounts: [{ mountPath: POD_TOKEN_DIRECTORY }] }] } },
-      association: "r",
       want: false,
     },
   ];
   for (const c of cases) {
-    test(c.name, () => assert.equal(injectionMissed(c.pod, c.association), c.want));
+    test(c.name, () => assert.equal(injectionMissed(c.pod), c.want));
   }
 });
 

@@ -83,12 +83,13 @@ export function podInjectionPatch(pod: PodShape, associationName: string | undef
 }
 
 /**
- * True when a Pod of an associated ServiceAccount runs without the endpoint although the webhook would have given it:
- * no container got the variable, none sets credentials of its own, and one could take it (the webhook was down or
- * skipped when the Pod was created). The fix is to restart the Pod.
+ * True when the Pod runs without the endpoint although the webhook would have given it one, had its ServiceAccount
+ * been associated when the Pod was created: no container got the variable, none sets credentials of its own, and one
+ * could take it (the webhook was down or skipped). Whether the ServiceAccount is associated now is the caller's
+ * question. The fix is to restart the Pod.
  */
-export function injectionMissed(pod: PodShape, associationName: string | undefined): boolean {
-  if (associationName === undefined || !pod.spec) return false;
+export function injectionMissed(pod: PodShape): boolean {
+  if (!pod.spec) return false;
   const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
   if (all.some(setsOwnCredentials)) return false;
   return all.some(injectable);

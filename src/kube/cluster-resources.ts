@@ -3,7 +3,7 @@
 import { CLUSTER_PLURAL } from "../api/cluster-schema.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import type { KubeClient } from "./client.ts";
-import { isNotFound } from "../runtime/api-errors.ts";
+import { mergePatchStatus } from "./status-patch.ts";
 
 export class ClusterAWSAssumeRoleClient {
   static readonly path = `/apis/${GROUP}/${VERSION}/${CLUSTER_PLURAL}`;
@@ -14,15 +14,11 @@ export class ClusterAWSAssumeRoleClient {
   }
 
   async patchStatus(name: string, status: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
-    try {
-      await this.client.mergePatch(
-        `${ClusterAWSAssumeRoleClient.path}/${encodeURIComponent(name)}/status`,
-        { status },
-        { signal },
-      );
-    } catch (err) {
-      // Deleted meanwhile: nothing to report on.
-      if (!isNotFound(err)) throw err;
-    }
+    await mergePatchStatus(
+      this.client,
+      `${ClusterAWSAssumeRoleClient.path}/${encodeURIComponent(name)}`,
+      { status },
+      signal,
+    );
   }
 }

@@ -8,6 +8,7 @@ import { GROUP, VERSION } from "../api/schema.ts";
 import type { ReviewedToken } from "../domain/pod-identity.ts";
 import { isNotFound } from "../runtime/api-errors.ts";
 import type { KubeClient } from "./client.ts";
+import { mergePatchStatus } from "./status-patch.ts";
 
 /** The path to list and watch AWSPodIdentityAssociations, in all namespaces or one. */
 export function associationsPath(namespace?: string): string {
@@ -80,15 +81,12 @@ export class PodIdentityClient {
     status: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<void> {
-    try {
-      await this.client.mergePatch(
-        `${associationsPath(namespace)}/${encodeURIComponent(name)}/status`,
-        { status },
-        { signal },
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    await mergePatchStatus(
+      this.client,
+      `${associationsPath(namespace)}/${encodeURIComponent(name)}`,
+      { status },
+      signal,
+    );
   }
 }
 

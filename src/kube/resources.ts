@@ -2,7 +2,7 @@
 // subresource, so spec and metadata are never touched, with a deadline).
 import { GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import type { KubeClient } from "./client.ts";
-import { isNotFound } from "../runtime/api-errors.ts";
+import { mergePatchStatus } from "./status-patch.ts";
 
 export class AWSAssumeRoleClient {
   private readonly client: KubeClient;
@@ -24,15 +24,11 @@ export class AWSAssumeRoleClient {
     status: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<void> {
-    try {
-      await this.client.mergePatch(
-        `${AWSAssumeRoleClient.path(namespace)}/${encodeURIComponent(name)}/status`,
-        { status },
-        { signal },
-      );
-    } catch (err) {
-      // Deleted meanwhile: nothing to report on.
-      if (!isNotFound(err)) throw err;
-    }
+    await mergePatchStatus(
+      this.client,
+      `${AWSAssumeRoleClient.path(namespace)}/${encodeURIComponent(name)}`,
+      { status },
+      signal,
+    );
   }
 }

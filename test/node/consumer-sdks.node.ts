@@ -12,27 +12,20 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import { createResource, readSecret, startOperator, waitForReady } from "../support/operator.ts";
-import {
-  chartValues,
-  consumerImage,
-  hasNode,
-  NO_NODE,
-  nodeWorld,
-  podReachableProxy,
-  runPod,
-  suiteContext,
-} from "../support/node.ts";
+import { chartValues, hasNode, NO_NODE, runPod, suiteContext } from "../support/node.ts";
 import type { NodeWorld } from "../support/node.ts";
 import { eventually, freshNamespace } from "../support/world.ts";
 import { associate, installWithPodIdentity } from "../support/pod-identity.ts";
 import {
   analyse,
+  consumerWorld,
   containerLog,
   containerName,
   fingerprint,
   issuedExpiry,
   sdkPod,
 } from "../support/sdk-consumers.ts";
+import type { ConsumerWorld } from "../support/sdk-consumers.ts";
 
 const LIFETIME_SECONDS = 30;
 const REFRESHES = 3;
@@ -60,20 +53,10 @@ describe("which SDKs pick up refreshed credentials", { skip: hasNode() ? false :
   let w: NodeWorld;
   let proxy: AwsProxy;
   let ns: string;
-  const images: Record<string, string> = {};
+  let images: ConsumerWorld["images"];
 
   before(async () => {
-    const found = await nodeWorld();
-    if (!found) throw new Error(NO_NODE);
-    w = found;
-    proxy = await podReachableProxy(suite, w);
-    proxy.setLifetime({ stsSeconds: LIFETIME_SECONDS, rejectExpired: true });
-    const [js, python, go] = await Promise.all([
-      consumerImage("js"),
-      consumerImage("python"),
-      consumerImage("go"),
-    ]);
-    Object.assign(images, { js, python, go });
+    ({ w, proxy, images } = await consumerWorld(suite, LIFETIME_SECONDS));
     ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
     // The operator runs on the host (the chart's Pods are tested elsewhere): what is measured is kubelet → consumer.
     await startOperator(suite, { namespaces: [ns], awsEndpoint: proxy.url });
@@ -253,7 +236,7 @@ describe(
     let w: NodeWorld;
     let proxy: AwsProxy;
     let ns: string;
-    const images: Record<string, string> = {};
+    let images: ConsumerWorld["images"];
 
     /** Fingerprint → access key id of every key the proxy issued to a session of this association. */
     const issuedTo = (session: string): Map<string, string> =>
@@ -265,17 +248,7 @@ describe(
       );
 
     before(async () => {
-      const found = await nodeWorld();
-      if (!found) throw new Error(NO_NODE);
-      w = found;
-      proxy = await podReachableProxy(suite, w);
-      proxy.setLifetime({ stsSeconds: LIFETIME_SECONDS, rejectExpired: true });
-      const [js, python, go] = await Promise.all([
-        consumerImage("js"),
-        consumerImage("python"),
-        consumerImage("go"),
-      ]);
-      Object.assign(images, { js, python, go });
+      ({ w, proxy, images } = await consumerWorld(suite, LIFETIME_SECONDS));
       await installWithPodIdentity(suite, w, proxy.url);
       ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
     });

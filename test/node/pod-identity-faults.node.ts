@@ -10,21 +10,26 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
 import {
-  consumerImage,
   describePods,
   hasNode,
   isReady,
   NO_NODE,
-  nodeWorld,
   OPERATOR_NAMESPACE,
   operatorPods,
-  podReachableProxy,
   RELEASE,
   runPod,
   suiteContext,
 } from "../support/node.ts";
 import type { NodeWorld } from "../support/node.ts";
-import { analyse, containerLog, containerName, issuedExpiry, sdkPod } from "../support/sdk-consumers.ts";
+import {
+  analyse,
+  consumerWorld,
+  containerLog,
+  containerName,
+  issuedExpiry,
+  sdkPod,
+} from "../support/sdk-consumers.ts";
+import type { ConsumerWorld } from "../support/sdk-consumers.ts";
 import { eventually, freshNamespace, kubectl } from "../support/world.ts";
 import {
   AGENT_NAMESPACE,
@@ -51,7 +56,7 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
   let w: NodeWorld;
   let proxy: AwsProxy;
   let ns: string;
-  const images: Record<string, string> = {};
+  let images: ConsumerWorld["images"];
 
   const consumerPod = (name: string, serviceAccount = "app") => {
     const p = sdkPod(name, images, w, proxy.url, CONSUMERS, { env: [] });
@@ -62,17 +67,7 @@ describe("Pod Identity when its parts fail", { skip: hasNode() ? false : NO_NODE
   const logsOf = (pod: string) => Promise.all(CONSUMERS.map((c) => containerLog(ns, pod, containerName(c))));
 
   before(async () => {
-    const found = await nodeWorld();
-    if (!found) throw new Error(NO_NODE);
-    w = found;
-    proxy = await podReachableProxy(suite, w);
-    proxy.setLifetime({ stsSeconds: LIFETIME_SECONDS, rejectExpired: true });
-    const [js, python, go] = await Promise.all([
-      consumerImage("js"),
-      consumerImage("python"),
-      consumerImage("go"),
-    ]);
-    Object.assign(images, { js, python, go });
+    ({ w, proxy, images } = await consumerWorld(suite, LIFETIME_SECONDS));
     await installWithPodIdentity(suite, w, proxy.url);
     ns = await freshNamespace(suite, { "pod-security.kubernetes.io/enforce": "restricted" });
     await associate(ns, "app", { roleName: ROLE, durationSeconds: 900 });

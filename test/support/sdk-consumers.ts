@@ -3,9 +3,10 @@
 import { createHash } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import type { AwsProxy } from "../../testenv/aws-proxy/proxy.ts";
-import { restrictedContainer } from "./node.ts";
+import { consumerImage, NO_NODE, nodeWorld, podReachableProxy, restrictedContainer } from "./node.ts";
 import type { NodeWorld } from "./node.ts";
 import { kubectl } from "./world.ts";
+import type { TestContext } from "./world.ts";
 
 /** Each consumer calls STS this often. */
 export const INTERVAL_MS = 1000;
@@ -95,4 +96,24 @@ export function analyse(lines: Line[]) {
   }
   const count = (r: string) => calls.filter((c) => c.result === r).length;
   return { calls, fileSeen, used, ok: count("ok"), expired: count("expired"), errors: count("error") };
+}
+
+/** What the SDK node tests start from: the node world, a proxy Pods reach with short sessions, the consumer images. */
+export interface ConsumerWorld {
+  w: NodeWorld;
+  proxy: AwsProxy;
+  images: Record<"js" | "python" | "go", string>;
+}
+
+export async function consumerWorld(t: TestContext, lifetimeSeconds: number): Promise<ConsumerWorld> {
+  const w = await nodeWorld();
+  if (!w) throw new Error(NO_NODE);
+  const proxy = await podReachableProxy(t, w);
+  proxy.setLifetime({ stsSeconds: lifetimeSeconds, rejectExpired: true });
+  const [js, python, go] = await Promise.all([
+    consumerImage("js"),
+    consumerImage("python"),
+    consumerImage("go"),
+  ]);
+  return { w, proxy, images: { js, python, go } };
 }

@@ -229,6 +229,6 @@ export function cachedPod(pod: V1Pod): CachedPod {
       pod.status?.phase !== "Succeeded" &&
       pod.status?.phase !== "Failed" &&
       !meta.deletionTimestamp &&
-      injectionMissed(pod, "any"),
+      injectionMissed(pod),
   };
 }
