@@ -158,11 +158,7 @@ async function main(): Promise<void> {
       return wanted.every((k) => kinds.has(k)) ? body : undefined;
     },
     30_000,
-  ).catch(async (err: unknown) => {
-    // Before the per-resource condition gauge exists, keep what the operator exports today.
-    console.error(`${String(err)}; writing the metrics as they are`);
-    return (await fetch(`${operator.metricsUrl}/metrics`)).text();
-  });
+  );
   writeFileSync(
     OUT,
     "# The operator's /metrics after a test-world run (node scripts/metrics-fixture.ts writes it; do not edit).\n" +

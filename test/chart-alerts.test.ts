@@ -247,9 +247,9 @@ const ALERT_CASES: AlertCase[] = [
     what: "a Ready resource, and one that became Ready after 10 minutes",
     evalTime: "16m",
     series: [
-      condition("AWSAssumeRole", FIXTURE_NS, "app", "True", "Refreshed", "1x20"),
+      condition("AWSAssumeRole", FIXTURE_NS, "app", "True", "CredentialsReady", "1x20"),
       condition("AWSAssumeRole", FIXTURE_NS, "late", "False", "AccessDenied", "1x9 stale"),
-      condition("AWSAssumeRole", FIXTURE_NS, "late", "True", "Refreshed", "_x10 1x10"),
+      condition("AWSAssumeRole", FIXTURE_NS, "late", "True", "CredentialsReady", "_x10 1x10"),
     ],
     fires: [],
   },
@@ -320,14 +320,18 @@ const ALERT_CASES: AlertCase[] = [
     what: "a watch stalled for 8 minutes",
     evalTime: "12m",
     series: [
-      { name: "aws_assume_role_watch_stalled", labels: { watch: "awsassumeroles@*" }, values: "0x3 1x10" },
+      {
+        name: "aws_assume_role_watch_stalled",
+        labels: { watch: `awsassumeroles@${FIXTURE_NS}` },
+        values: "0x3 1x10",
+      },
       { name: "aws_assume_role_watch_stalled", labels: { watch: `secrets@${FIXTURE_NS}` }, values: "0x13" },
     ],
     fires: [
       {
-        labels: { ...POD_A, watch: "awsassumeroles@*", severity: "warning" },
+        labels: { ...POD_A, watch: `awsassumeroles@${FIXTURE_NS}`, severity: "warning" },
         annotations: {
-          summary: `The watch awsassumeroles@* of ${POD_A.instance} has stalled`,
+          summary: `The watch awsassumeroles@${FIXTURE_NS} of ${POD_A.instance} has stalled`,
           description:
             "The operator no longer hears of changes through it; /healthz reports it and the liveness probe restarts the pod if it does not recover.",
           runbook: "docs/troubleshooting.md#the-operator-pods-restart-liveness-probe-failed",
@@ -340,7 +344,11 @@ const ALERT_CASES: AlertCase[] = [
     what: "a watch stalled for two minutes, then restarted",
     evalTime: "12m",
     series: [
-      { name: "aws_assume_role_watch_stalled", labels: { watch: "awsassumeroles@*" }, values: "0 1 1 0x10" },
+      {
+        name: "aws_assume_role_watch_stalled",
+        labels: { watch: `awsassumeroles@${FIXTURE_NS}` },
+        values: "0 1 1 0x10",
+      },
     ],
     fires: [],
   },
