@@ -691,6 +691,16 @@ describe("PrometheusRule", () => {
     assert.ok(checked.ok, checked.output);
   });
 
+  test("needs the metrics endpoint", async () => {
+    await assert.rejects(
+      renderChart({
+        values: { prometheusRule: { enabled: true }, metrics: { enabled: false } },
+        args: SERVES_RULES,
+      }),
+      /prometheusRule\.enabled needs metrics\.enabled/,
+    );
+  });
+
   test("refuses a misspelt alert and a ratio above 1 with the schema's message", async () => {
     for (const [values, name] of [
       [{ prometheusRule: { alerts: { noLeadr: { enabled: false } } } }, /noLeadr/],
