@@ -80,6 +80,8 @@ LABEL org.opencontainers.image.title="aws-assume-role-operator" \
   org.opencontainers.image.revision="${REVISION}" \
   org.opencontainers.image.version="${VERSION}" \
   org.opencontainers.image.created="${CREATED}"
+# The revision again for the operator itself: aws_assume_role_build_info{revision} (docs/metrics.md).
+ENV AAR_REVISION=${REVISION}
 USER 65532:65532
 # Health probes and metrics (--health-probe-bind-address, --metrics-bind-address).
 EXPOSE 8080 8081

@@ -209,7 +209,7 @@ export class OperatorProcess {
     let lastChange = Date.now();
     for (;;) {
       const samples = await this.metrics();
-      const depth = OperatorProcess.sum(samples, "aws_assume_role_workqueue_depth");
+      const depth = OperatorProcess.sum(samples, "workqueue_depth");
       const count = OperatorProcess.sum(samples, "aws_assume_role_reconcile_duration_seconds_count");
       const now = Date.now();
       if (count !== lastCount) {

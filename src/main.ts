@@ -53,7 +53,10 @@ async function main(): Promise<void> {
     "sts:AssumeRole": { ratePerSecond: config.stsRate, burst: config.stsBurst },
     "ecr:GetAuthorizationToken": { ratePerSecond: config.ecrRate, burst: config.ecrBurst },
   });
-  const metrics = new Metrics();
+  const metrics = new Metrics({
+    reconcileTimeoutMs: config.reconcileTimeoutMs,
+    revision: process.env.AAR_REVISION,
+  });
   const controller: Operator = new Operator({
     client,
     logger,
@@ -80,7 +83,8 @@ async function main(): Promise<void> {
           },
         }
       : {}),
-    queueMetrics: metrics.queue(() => controller.namespaced.depth()),
+    queueMetrics: metrics.queue,
+    readiness: metrics.readiness,
     refreshRatio: config.refreshRatio,
     jitterFraction: config.refreshJitter,
     conflictRetryMs: config.conflictRetryMs,
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
     : undefined;
   metrics.resourceCount = () => controller.resourceCount();
   metrics.cachedServiceAccounts = () => controller.cachedServiceAccounts();
+  metrics.watches = () => controller.watches();
   if (config.clusterAssumeRoles) metrics.clusterResourceCount = () => controller.clusterResourceCount();
 
   const elector = config.leaderElect
@@ -114,12 +119,12 @@ async function main(): Promise<void> {
         identity: config.instance,
         logger,
         onStartedLeading: () => {
-          metrics.leader.set(1);
+          metrics.setLeader(true);
           void controller.startWorkers();
         },
         onStoppedLeading: () => {
           // Another replica may already be writing: stop everything at once, like controller-runtime does.
-          metrics.leader.set(0);
+          metrics.setLeader(false);
           logger.error("leadership lost; exiting so that only the new leader works");
           process.exit(1);
         },
@@ -153,10 +158,10 @@ async function main(): Promise<void> {
   );
   await controller.startCaches();
   if (elector) {
-    metrics.leader.set(0);
+    metrics.setLeader(false);
     elector.start();
   } else {
-    metrics.leader.set(1);
+    metrics.setLeader(true);
     await controller.startWorkers();
   }
 }

@@ -17,7 +17,7 @@ import { AWSAssumeRoleClient } from "./kube/resources.ts";
 import { ClusterAWSAssumeRoleClient } from "./kube/cluster-resources.ts";
 import { WorkloadClient, workloadPath } from "./kube/workloads.ts";
 import { ServiceAccountClient } from "./kube/service-accounts.ts";
-import type { ClusterObserver } from "./credentials/ports.ts";
+import type { ClusterObserver, ReadinessObserver } from "./credentials/ports.ts";
 import { ClusterReconciler } from "./credentials/cluster-reconciler.ts";
 import { Reconciler } from "./credentials/namespaced-reconciler.ts";
 import type { ReconcilerOptions } from "./credentials/namespaced-reconciler.ts";
@@ -40,7 +40,7 @@ import { Controller } from "./runtime/controller.ts";
 import type { PrimaryChange } from "./runtime/controller.ts";
 import type { InformerGroup } from "./runtime/informer-group.ts";
 import type { Informers } from "./runtime/informer-group.ts";
-import type { QueueMetrics } from "./runtime/queue.ts";
+import type { QueueMetricsFor } from "./runtime/queue.ts";
 
 export interface OperatorOptions extends Omit<
   ReconcilerOptions,
@@ -54,7 +54,9 @@ export interface OperatorOptions extends Omit<
   backoff: { baseMs: number; maxMs: number };
   stallAfterMs: number;
   relistEveryMs: number;
-  queueMetrics?: QueueMetrics;
+  queueMetrics?: QueueMetricsFor;
+  /** The per-resource readiness metric, told of every kind's resources (those of a disabled kind included). */
+  readiness?: ReadinessObserver;
   /** Namespace limits: watch Namespaces for their permitted-roles annotation. */
   namespacePermissions: boolean;
   /** Reconcile ClusterAWSAssumeRoles too (--cluster-assume-roles); watches Namespaces. */
@@ -161,6 +163,7 @@ export class Operator {
       .observe(toFeatures)
       .onForget((key) => reconciler.forget(key))
       .run(reconciler);
+    if (options.readiness) this.namespaced.observe(options.readiness(KIND));
     // The annotation matters to namespaced resources only with --namespace-permissions (the Namespace cache may
     // exist for --cluster-assume-roles alone).
     if (options.namespacePermissions && this.namespaceCache) {
@@ -219,6 +222,7 @@ export class Operator {
       .observe(toFeatures)
       .onForget((name) => reconciler.forget(name))
       .run(reconciler);
+    if (options.readiness) controller.observe(options.readiness(CLUSTER_KIND));
     // A namespace that starts or stops matching a selector is served or cleaned up within seconds: no polling.
     const namespaceHashes = new Map<string, string>();
     controller.watches(namespaceCache, (n, type) => {
@@ -264,6 +268,7 @@ export class Operator {
       informers,
       watchedNamespaces: options.watchedNamespaces,
       ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
+      ...(options.readiness ? { readiness: options.readiness } : {}),
     };
     if (!options.clusterAssumeRoles) {
       this.features.push(
@@ -317,6 +322,8 @@ export class Operator {
         requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
         agent: options.podIdentity.agent,
         ...(options.podIdentity.observer ? { observer: options.podIdentity.observer } : {}),
+        ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
+        ...(options.readiness ? { readiness: options.readiness } : {}),
       });
       this.features.push(this.podIdentity);
     }
@@ -383,10 +390,14 @@ export class Operator {
 
   /** Names of informers whose watch has been silent for longer than the watchdog's limit. */
   stalledInformers(): string[] {
-    return this.caches
-      .informers()
-      .filter((i) => i.stalled(this.stallAfterMs))
-      .map((i) => i.name);
+    return this.watches()
+      .filter((w) => w.stalled)
+      .map((w) => w.name);
+  }
+
+  /** Each informer /healthz looks at, and whether the watchdog finds its watch stalled. */
+  watches(): { name: string; stalled: boolean }[] {
+    return this.caches.informers().map((i) => ({ name: i.name, stalled: i.stalled(this.stallAfterMs) }));
   }
 
   resourceCount(): number {

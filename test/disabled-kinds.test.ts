@@ -35,6 +35,44 @@ function waitForReason(kind: string, name: string, reason: string, namespace?: s
   );
 }
 
+/** The operator's per-resource Ready series of `kind` `name`, as `ready/reason`, and the work queues it reports. */
+async function scraped(
+  metricsUrl: string | undefined,
+  kind: string,
+  name: string,
+): Promise<{ conditions: string[]; queues: Set<string> }> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const conditions: string[] = [];
+  const queues = new Set<string>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("aws_assume_role_resource_condition{") && line.includes(`kind="${kind}"`)) {
+      if (!line.includes(`,name="${name}",`)) continue;
+      conditions.push(`${/ready="(\w*)"/.exec(line)?.[1]}/${/reason="(\w*)"/.exec(line)?.[1]}`);
+    }
+    const queue = /^workqueue_depth\{name="([^"]+)"\}/.exec(line)?.[1];
+    if (queue) queues.add(queue);
+  }
+  return { conditions, queues };
+}
+
+/**
+ * Waits until the operator's Ready series of the cluster resource and of the association "reader" are exactly
+ * `ready` (one series each, as `ready/reason`), then checks the work queues it reports.
+ */
+async function metricsSay(
+  metricsUrl: string | undefined,
+  clusterName: string,
+  ready: [string, string],
+  queues: string[],
+): Promise<void> {
+  await eventually(`the Ready series ${ready.join(", ")}`, async () => {
+    const c = await scraped(metricsUrl, "ClusterAWSAssumeRole", clusterName);
+    const a = await scraped(metricsUrl, "AWSPodIdentityAssociation", "reader");
+    return c.conditions.join() === ready[0] && a.conditions.join() === ready[1] ? true : undefined;
+  });
+  assert.deepEqual([...(await scraped(metricsUrl, "", "")).queues].sort(), queues);
+}
+
 test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociation are told the feature is off (no AWS call, no Secret); with them, the real controllers report", async (t) => {
   await clusterOperatorLock(t);
   await ensureCrd();
@@ -72,7 +110,7 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
   const proxy = await privateProxy(t);
 
   // Off: each is told once, with the flag and the chart value; nothing reaches AWS and no Secret is written.
-  const off = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url });
+  const off = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, endpoints: true });
   const cluster = await waitForReason("caar", clusterName, "FeatureDisabled");
   assert.equal(cluster.status, "False");
   assert.equal(cluster.observedGeneration, 1);
@@ -93,6 +131,13 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
     [],
     "no AssumeRole without the flags",
   );
+  // The per-resource Ready metric names both, with the reason, from the stand-ins' queues.
+  await metricsSay(
+    off.metricsUrl,
+    clusterName,
+    ["False/FeatureDisabled", "False/FeatureDisabled"],
+    ["awsassumerole", "awspodidentityassociation-disabled", "clusterawsassumerole-disabled"],
+  );
   assert.equal(await off.stop(), 0);
 
   // On: the real controllers take over the Ready condition.
@@ -102,6 +147,7 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
     awsEndpoint: proxy.url,
     env: { POD_NAMESPACE: agents },
     waitFor: "pod identity server listening",
+    endpoints: true,
     args: [
       "--cluster-assume-roles",
       "--pod-identity",
@@ -116,6 +162,12 @@ test("without their flags a ClusterAWSAssumeRole and an AWSPodIdentityAssociatio
   assert.equal((await waitForReason("caar", clusterName, "CredentialsReady")).status, "True");
   assert.ok(await eventually("the cluster copy", () => readSecret(ns, "disabled-kinds")));
   assert.equal((await waitForReason("awspia", "reader", "Associated", ns)).status, "True");
+  await metricsSay(
+    on.metricsUrl,
+    clusterName,
+    ["True/CredentialsReady", "True/Associated"],
+    ["awsassumerole", "awspodidentityassociation", "clusterawsassumerole"],
+  );
   assert.equal(await on.stop(), 0);
 
   // Off again: the association's Associated is no longer true (one install serves Pod Identity) and is replaced; the

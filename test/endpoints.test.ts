@@ -2,8 +2,9 @@
 // with the series an SRE alerts on, a standby is ready but not leading, and a deleted resource's series goes away.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { eventually, freshNamespace, privateProxy, world } from "./support/world.ts";
-import { createResource, startOperator, waitForReady } from "./support/operator.ts";
+import { createResource, mapSpec, startOperator, waitForReady } from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 
 interface Sample {
@@ -67,6 +68,22 @@ async function metrics(op: RunningOperator): Promise<Exposition> {
   return parseExposition(res.body);
 }
 
+async function deleteResource(namespace: string, name: string): Promise<void> {
+  const w = await world();
+  await w.custom.deleteNamespacedCustomObject({
+    group: "pincette.net",
+    version: "v1",
+    plural: "awsassumeroles",
+    namespace,
+    name,
+  });
+}
+
+/** Asserts each family's `# TYPE`. */
+function assertTypes(e: Exposition, families: readonly (readonly [string, string])[]): void {
+  for (const [family, type] of families) assert.equal(e.types.get(family), type, `# TYPE ${family} ${type}`);
+}
+
 /** Values of the samples called `name` whose labels include `labels`. */
 function values(e: Exposition, name: string, labels: Record<string, string> = {}): number[] {
   return e.samples
@@ -92,20 +109,18 @@ test("/metrics reports refreshes, AWS latency, credential expiry, leadership and
   const op = await startOperator(t, { namespaces: [ns], awsEndpoint: proxy.url, endpoints: true });
 
   const before = await metrics(op);
-  for (const [family, type] of [
+  assertTypes(before, [
     ["aws_assume_role_refreshes_total", "counter"],
     ["aws_assume_role_aws_request_duration_seconds", "histogram"],
     ["aws_assume_role_credentials_expiration_timestamp_seconds", "gauge"],
-    ["aws_assume_role_workqueue_depth", "gauge"],
-    ["aws_assume_role_workqueue_adds_total", "counter"],
-    ["aws_assume_role_workqueue_retries_total", "counter"],
+    ["workqueue_depth", "gauge"],
+    ["workqueue_adds_total", "counter"],
+    ["workqueue_retries_total", "counter"],
     ["aws_assume_role_reconcile_duration_seconds", "histogram"],
     ["aws_assume_role_leader", "gauge"],
     ["aws_assume_role_resources", "gauge"],
     ["process_resident_memory_bytes", "gauge"],
-  ] as const) {
-    assert.equal(before.types.get(family), type, `# TYPE ${family} ${type}`);
-  }
+  ]);
   assert.deepEqual(
     values(before, "aws_assume_role_leader"),
     [1],
@@ -159,14 +174,7 @@ test("/metrics reports refreshes, AWS latency, credential expiry, leadership and
     values(await metrics(op), "aws_assume_role_resources")[0] === 1 ? true : undefined,
   );
 
-  const w = await world();
-  await w.custom.deleteNamespacedCustomObject({
-    group: "pincette.net",
-    version: "v1",
-    plural: "awsassumeroles",
-    namespace: ns,
-    name: "app",
-  });
+  await deleteResource(ns, "app");
   await eventually("the expiration series to go away after the resource is deleted", async () => {
     const e = await metrics(op);
     const left = values(e, "aws_assume_role_credentials_expiration_timestamp_seconds", {
@@ -175,6 +183,141 @@ test("/metrics reports refreshes, AWS latency, credential expiry, leadership and
     });
     return left.length === 0 ? true : undefined;
   });
+});
+
+test("each resource has one Ready series (True, or False with its reason), gone when it is deleted; the work queues under client-go's names; build_info; watch_stalled", async (t) => {
+  const ns = await freshNamespace(t);
+  const proxy = await privateProxy(t);
+  // One resource that never becomes Ready: STS refuses its role.
+  proxy.setFaults([
+    {
+      service: "sts",
+      action: "AssumeRole",
+      sessionPrefix: `aar.${ns}.denied`,
+      kind: "error",
+      httpStatus: 403,
+      code: "AccessDenied",
+      message: "not authorized to perform sts:AssumeRole",
+    },
+  ]);
+  const op = await startOperator(t, {
+    namespaces: [ns],
+    awsEndpoint: proxy.url,
+    endpoints: true,
+    env: { AAR_REVISION: "0123abc" },
+  });
+  await createResource(ns, "good", mapSpec("good-aws"));
+  await createResource(ns, "denied", mapSpec("denied-aws"));
+  await waitForReady(ns, "good");
+  await waitForReady(ns, "denied", "False", "AccessDenied");
+
+  const readiness = (e: Exposition, name: string) =>
+    e.samples
+      .filter(
+        (s) =>
+          s.name === "aws_assume_role_resource_condition" &&
+          s.labels.namespace === ns &&
+          s.labels.name === name,
+      )
+      .map((s): Record<string, string | number> => ({ ...s.labels, value: s.value }));
+  const e = await eventually("both resources' Ready series as their status says", async () => {
+    const e = await metrics(op);
+    const good = readiness(e, "good");
+    const denied = readiness(e, "denied");
+    return good[0]?.ready === "True" && denied[0]?.ready === "False" ? e : undefined;
+  });
+  assert.equal(e.types.get("aws_assume_role_resource_condition"), "gauge");
+  assert.deepEqual(readiness(e, "good"), [
+    {
+      kind: "AWSAssumeRole",
+      namespace: ns,
+      name: "good",
+      ready: "True",
+      reason: "CredentialsReady",
+      value: 1,
+    },
+  ]);
+  assert.deepEqual(
+    readiness(e, "denied"),
+    [
+      {
+        kind: "AWSAssumeRole",
+        namespace: ns,
+        name: "denied",
+        ready: "False",
+        reason: "AccessDenied",
+        value: 1,
+      },
+    ],
+    "the resource that never became Ready is named, with its reason, and has no other series",
+  );
+  assert.deepEqual(
+    values(e, "aws_assume_role_credentials_expiration_timestamp_seconds", { namespace: ns, name: "denied" }),
+    [],
+    "which the expiry gauge cannot do: it has no credentials",
+  );
+
+  const workqueue = [
+    ["workqueue_depth", "gauge"],
+    ["workqueue_adds_total", "counter"],
+    ["workqueue_queue_duration_seconds", "histogram"],
+    ["workqueue_work_duration_seconds", "histogram"],
+    ["workqueue_retries_total", "counter"],
+    ["workqueue_unfinished_work_seconds", "gauge"],
+    ["workqueue_longest_running_processor_seconds", "gauge"],
+  ] as const;
+  assertTypes(e, workqueue);
+  for (const [family] of workqueue) {
+    assert.ok(
+      e.samples.some((s) => s.name.startsWith(family) && s.labels.name === "awsassumerole"),
+      `${family}{name="awsassumerole"}`,
+    );
+  }
+  const [adds] = values(e, "workqueue_adds_total", { name: "awsassumerole" });
+  assert.ok(adds !== undefined && adds >= 2, `both resources were added to the queue (${adds})`);
+  const [runs] = values(e, "workqueue_work_duration_seconds_count", { name: "awsassumerole" });
+  const [reconciles] = values(e, "aws_assume_role_reconcile_duration_seconds_count", {
+    controller: "awsassumerole",
+    result: "success",
+  });
+  assert.ok(runs !== undefined && runs >= 2, `both resources were reconciled (${runs})`);
+  assert.ok(
+    reconciles !== undefined && reconciles <= runs,
+    "reconciles are counted by controller and result",
+  );
+  assert.ok(
+    values(e, "aws_assume_role_reconcile_duration_seconds_bucket", {
+      controller: "awsassumerole",
+      result: "success",
+      le: "60",
+    }).length === 1,
+    "the reconcile buckets reach the 60 s deadline",
+  );
+
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  assert.deepEqual(
+    e.samples.filter((s) => s.name === "aws_assume_role_build_info").map((s) => [s.labels, s.value]),
+    [[{ version: pkg.version, revision: "0123abc", nodejs_version: process.version }, 1]],
+  );
+
+  const watches = e.samples.filter((s) => s.name === "aws_assume_role_watch_stalled");
+  assert.ok(
+    watches.some((s) => s.labels.watch === `awsassumeroles@${ns}`),
+    `the resources' watch is named as /healthz names it: ${JSON.stringify(watches.map((s) => s.labels))}`,
+  );
+  assert.ok(
+    watches.every((s) => s.value === 0),
+    "no watch is stalled",
+  );
+
+  await deleteResource(ns, "denied");
+  const gone = await eventually("the deleted resource's Ready series to go away", async () => {
+    const e = await metrics(op);
+    return readiness(e, "denied").length === 0 ? e : undefined;
+  });
+  assert.equal(readiness(gone, "good").length, 1, "the other resource keeps its series");
 });
 
 test("a standby is ready and reports leader 0 while the leader reports 1", async (t) => {

@@ -165,7 +165,7 @@ async function quiescent(operator: RunningOperator, count: number): Promise<void
   await eventually(`the operator to reconcile ${count} resources and empty its queue`, async () => {
     const text = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
     const done = metric(text, "aws_assume_role_reconcile_duration_seconds_count");
-    return done >= count && metric(text, "aws_assume_role_workqueue_depth") === 0 ? true : undefined;
+    return done >= count && metric(text, "workqueue_depth") === 0 ? true : undefined;
   });
 }
 

@@ -188,6 +188,10 @@ test("scripts/release --dry-run makes the image archive, its SBOM and the chart,
   const labels = a.config.Labels ?? {};
   assert.equal(labels["org.opencontainers.image.version"], VERSION);
   assert.equal(labels["org.opencontainers.image.revision"], revision);
+  assert.ok(
+    a.config.Env?.includes(`AAR_REVISION=${revision}`),
+    `the operator sees the revision label too, for build_info: ${JSON.stringify(a.config.Env)}`,
+  );
   assert.match(labels["org.opencontainers.image.source"] ?? "", /^https:\/\/github\.com\//);
   assert.match(labels["org.opencontainers.image.created"] ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(a.config.User, "65532:65532");

@@ -2,7 +2,8 @@
 // metrics. The adapters in src/kube and src/aws implement them; unit tests use in-memory fakes. Every call that
 // leaves the process takes the reconcile's AbortSignal, so a reconcile's deadline bounds it.
 import type { V1Secret } from "@kubernetes/client-node";
-import type { SecretType } from "../api/schema.ts";
+import type { Condition, SecretType } from "../api/schema.ts";
+import type { PrimaryChange } from "../runtime/controller.ts";
 import type { Logger } from "pino";
 import type { SessionTagOptions } from "../domain/session.ts";
 import type { CachedMeta } from "../kube/projection.ts";
@@ -67,6 +68,20 @@ export interface ReconcileObserver {
   /** The expirationTime of the credentials in the resource's Secret; undefined when there are none. */
   onExpirationTime?(namespace: string, name: string, expirationTime: Date | undefined): void;
 }
+
+/** A resource of any of the operator's kinds as the readiness metric reads it: identity and conditions. */
+export interface ConditionedResource {
+  metadata?: { namespace?: string; name?: string };
+  status?: { conditions?: Condition[] };
+}
+
+/**
+ * The per-resource readiness metric: given a kind, the observer of its controller's primary events (Controller.observe),
+ * which reads the Ready condition the operator wrote as the cache sees it, and the resource's deletion.
+ */
+export type ReadinessObserver = (
+  kind: string,
+) => (resource: ConditionedResource, change: PrimaryChange) => void;
 
 /** What every credential reconciler is built from, whichever kind it serves. */
 export interface CredentialOptions {

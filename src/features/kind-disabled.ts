@@ -4,7 +4,7 @@
 // Secret. Its cache fills apart from the shared ones: a chart that does not grant the kind must not hold up readiness.
 import type { Logger } from "pino";
 import type { Condition } from "../api/schema.ts";
-import type { EventSink } from "../credentials/ports.ts";
+import type { EventSink, ReadinessObserver } from "../credentials/ports.ts";
 import { Reason, readyCondition, setCondition } from "../domain/conditions.ts";
 import { featureDisabledMessage, needsDisabledReport } from "../domain/feature-disabled.ts";
 import type { DisabledKind } from "../domain/feature-disabled.ts";
@@ -13,7 +13,7 @@ import { Controller } from "../runtime/controller.ts";
 import { InformerGroup } from "../runtime/informer-group.ts";
 import type { Informers } from "../runtime/informer-group.ts";
 import { parseKey } from "../runtime/object-key.ts";
-import type { QueueMetrics } from "../runtime/queue.ts";
+import type { QueueMetricsFor } from "../runtime/queue.ts";
 import type { Reconciler } from "../runtime/reconciler.ts";
 import { done } from "../runtime/result.ts";
 import type { ReconcileResult } from "../runtime/result.ts";
@@ -61,7 +61,9 @@ export interface KindDisabledOptions extends DisabledKind {
   logger: Logger;
   backoff: { baseMs: number; maxMs: number };
   reconcileTimeoutMs: number;
-  queueMetrics?: QueueMetrics;
+  queueMetrics?: QueueMetricsFor;
+  /** The per-resource readiness metric: the resources of this kind too (reason FeatureDisabled once told). */
+  readiness?: ReadinessObserver;
   now?: () => Date;
 }
 
@@ -109,6 +111,7 @@ export class KindDisabled implements Feature, Reconciler {
         for (const t of this.told) if (t.startsWith(uid)) this.told.delete(t);
       })
       .run(this);
+    if (options.readiness) this.controller.observe(options.readiness(options.kind));
   }
 
   async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {

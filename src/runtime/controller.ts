@@ -9,7 +9,7 @@ import type { InformerGroup, RuntimeObject, WatchEventType } from "./informer-gr
 import { keyOf, objectKey } from "./object-key.ts";
 import { ReconcileLoop } from "./reconciler.ts";
 import type { Reconciler } from "./reconciler.ts";
-import type { QueueMetrics } from "./queue.ts";
+import type { QueueMetricsFor } from "./queue.ts";
 
 export interface ControllerOptions {
   /** The kind it reconciles, for logs and metrics. */
@@ -20,7 +20,7 @@ export interface ControllerOptions {
   concurrency: number;
   backoff: { baseMs: number; maxMs: number };
   reconcileTimeoutMs: number;
-  metrics?: QueueMetrics;
+  metrics?: QueueMetricsFor;
 }
 
 /**

@@ -14,11 +14,26 @@ import type { ReconcileResult } from "./result.ts";
 export interface QueueMetrics {
   /** A key became ready (queued, or marked to run again after its current run); not called when deduped. */
   onAdd?(key: string): void;
+  /** A key was taken to run after waiting `waitedMs` since its add (client-go's queue_duration). */
+  onStart?(key: string, waitedMs: number): void;
   /** A failed key was scheduled to retry after `delayMs`. */
   onRetry?(key: string, delayMs: number): void;
   /** A handler run finished; `ok` is false when it returned an error (or threw). */
   onDone?(key: string, durationMs: number, ok: boolean): void;
+  /** Called once, when the queue is built, with what gauges read at scrape time. */
+  attach?(queue: QueueGauges): void;
 }
+
+/** What a queue's gauges read at scrape time. */
+export interface QueueGauges {
+  /** Keys ready to run but not running. */
+  depth(): number;
+  /** Time the runs in progress have taken so far: summed, and the longest (0 when none runs). */
+  unfinishedWork(): { totalMs: number; longestMs: number };
+}
+
+/** The hooks of the queue called `queueName` (lower-case, e.g. "awsassumerole"). */
+export type QueueMetricsFor = (queueName: string) => QueueMetrics;
 
 export interface WorkQueueOptions {
   concurrency: number;
@@ -55,13 +70,14 @@ export class WorkQueue {
   private readonly metrics: QueueMetrics;
   private readonly now: () => number;
 
-  // Ready keys in FIFO order: `ready[readyHead..]`; `queued` mirrors it for dedupe.
+  // Ready keys in FIFO order: `ready[readyHead..]`; `queued` mirrors it for dedupe, with each key's add time.
   private ready: string[] = [];
   private readyHead = 0;
-  private readonly queued = new Set<string>();
-  private readonly processing = new Set<string>();
-  // Keys added while running: run again once the current run finishes.
-  private readonly dirty = new Set<string>();
+  private readonly queued = new Map<string, number>();
+  // Running keys, with the time each run started.
+  private readonly processing = new Map<string, number>();
+  // Keys added while running: run again once the current run finishes (with the time of that add).
+  private readonly dirty = new Map<string, number>();
   private readonly failures = new Map<string, number>();
 
   private readonly delayed = new Map<string, DelayedEntry>();
@@ -85,6 +101,7 @@ export class WorkQueue {
     this.onError = options.onError;
     this.metrics = options.metrics ?? {};
     this.now = options.now ?? (() => Date.now());
+    this.call(() => this.metrics.attach?.(this));
   }
 
   /** Begin running handlers. Keys added before start wait in the queue. */
@@ -99,9 +116,9 @@ export class WorkQueue {
     if (this.stopped) return;
     if (this.queued.has(key) || this.dirty.has(key)) return;
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      this.dirty.set(key, this.now());
     } else {
-      this.queued.add(key);
+      this.queued.set(key, this.now());
       this.ready.push(key);
     }
     this.call(() => this.metrics.onAdd?.(key));
@@ -158,6 +175,18 @@ export class WorkQueue {
     return this.processing.size;
   }
 
+  unfinishedWork(): { totalMs: number; longestMs: number } {
+    const now = this.now();
+    let totalMs = 0;
+    let longestMs = 0;
+    for (const startedAt of this.processing.values()) {
+      const ms = Math.max(0, now - startedAt);
+      totalMs += ms;
+      longestMs = Math.max(longestMs, ms);
+    }
+    return { totalMs, longestMs };
+  }
+
   pendingDelayed(): number {
     return this.delayed.size;
   }
@@ -169,14 +198,16 @@ export class WorkQueue {
         this.ready = this.ready.slice(this.readyHead);
         this.readyHead = 0;
       }
+      const addedAt = this.queued.get(key) as number;
       this.queued.delete(key);
-      this.processing.add(key);
-      void this.run(key);
+      const startedAt = this.now();
+      this.processing.set(key, startedAt);
+      this.call(() => this.metrics.onStart?.(key, Math.max(0, startedAt - addedAt)));
+      void this.run(key, startedAt);
     }
   }
 
-  private async run(key: string): Promise<void> {
-    const startedAt = this.now();
+  private async run(key: string, startedAt: number): Promise<void> {
     let result: ReconcileResult;
     try {
       result = await this.handler(key);
@@ -195,8 +226,10 @@ export class WorkQueue {
       return;
     }
 
-    if (this.dirty.delete(key)) {
-      this.queued.add(key);
+    const addedAt = this.dirty.get(key);
+    if (addedAt !== undefined) {
+      this.dirty.delete(key);
+      this.queued.set(key, addedAt);
       this.ready.push(key);
     }
     switch (result.kind) {

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { withDeadline } from "./deadline.ts";
 import { parseKey } from "./object-key.ts";
 import { WorkQueue } from "./queue.ts";
-import type { QueueMetrics } from "./queue.ts";
+import type { QueueMetricsFor } from "./queue.ts";
 import type { ReconcileResult } from "./result.ts";
 
 /** Brings one object (by its key, object-key.ts) to its desired state; level-triggered and idempotent. */
@@ -21,7 +21,8 @@ export interface ReconcileLoopOptions {
   backoff: { baseMs: number; maxMs: number };
   /** Deadline of one reconcile (--reconcile-timeout-ms): its signal aborts then, and it is retried with backoff. */
   reconcileTimeoutMs: number;
-  metrics?: QueueMetrics;
+  /** The queue's metrics hooks, given the queue's name: `name` in lower case (e.g. "awsassumerole"). */
+  metrics?: QueueMetricsFor;
 }
 
 export class ReconcileLoop {
@@ -42,7 +43,7 @@ export class ReconcileLoop {
           { controller: this.name, ...parseKey(key), err: err.message, result: kind },
           kind === "temporaryError" ? "reconcile failed; retrying with backoff" : "reconcile failed",
         ),
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.metrics ? { metrics: options.metrics(options.name.toLowerCase()) } : {}),
     });
   }
 

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { POD_IDENTITY_KIND } from "../../api/pod-identity-schema.ts";
 import type { AWSPodIdentityAssociation } from "../../api/pod-identity-schema.ts";
 import { AssociationCredentials } from "../../credentials/association-credentials.ts";
-import type { AwsAccess, Cache, EventSink } from "../../credentials/ports.ts";
+import type { AwsAccess, Cache, EventSink, ReadinessObserver } from "../../credentials/ports.ts";
 import type { CredentialSource } from "../../credentials/source.ts";
 import { POD_IDENTITY_ANNOTATION, injectionMissed } from "../../domain/pod-injection.ts";
 import { servingOrder } from "../../domain/pod-identity.ts";
@@ -18,7 +18,7 @@ import { Controller } from "../../runtime/controller.ts";
 import { InformerGroup } from "../../runtime/informer-group.ts";
 import type { Informers } from "../../runtime/informer-group.ts";
 import { objectKey } from "../../runtime/object-key.ts";
-import type { QueueMetrics } from "../../runtime/queue.ts";
+import type { QueueMetricsFor } from "../../runtime/queue.ts";
 import type { Feature } from "../feature.ts";
 import { AssociationStatusReconciler } from "./association-status.ts";
 import type { CachedPod } from "./association-status.ts";
@@ -57,7 +57,9 @@ export interface PodIdentityOptions {
   agent: { namespace: string; serviceAccount: string };
   events: EventSink;
   logger: Logger;
-  queueMetrics?: QueueMetrics;
+  queueMetrics?: QueueMetricsFor;
+  /** The per-resource readiness metric. */
+  readiness?: ReadinessObserver;
   observer?: {
     onAnswer?(code: string, seconds: number): void;
     onRefresh?(result: "success" | "failure"): void;
@@ -141,6 +143,7 @@ export class PodIdentityFeature implements Feature {
       })
       .onForget((key) => reconciler.forget(key))
       .run(reconciler);
+    if (options.readiness) this.controller.observe(options.readiness(POD_IDENTITY_KIND));
   }
 
   /** The association that serves a ServiceAccount: the oldest of those naming it. */
