@@ -12,7 +12,7 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse, parseAllDocuments } from "yaml";
 import { CRDS, crdName } from "../src/api/crd.ts";
 import { API_VERSION } from "../src/api/schema.ts";
-import { CHART, helm, installChart, renderChart, upgradeChart, valueArgs } from "./support/chart.ts";
+import { CHART, helm, installChart, notesOf, renderChart, upgradeChart, valueArgs } from "./support/chart.ts";
 import type { Rendered } from "./support/chart.ts";
 import { ensureCrd } from "./support/operator.ts";
 import { eventually, kubectl, world } from "./support/world.ts";
@@ -39,25 +39,6 @@ interface RenderedPolicy {
     egress?: unknown[];
   };
 }
-
-/**
- * `helm install --dry-run=server` output: the release summary with NOTES.txt (helm template has no NOTES), rendered
- * with the test world's capabilities, which include no Prometheus Operator.
- */
-const notesOf = async (args: string[]) => {
-  await ensureCrd(); // the shared CRDs, which the dry run must not try to own
-  return helm([
-    "install",
-    "aws-assume-role",
-    CHART,
-    "--namespace",
-    "default",
-    "--dry-run=server",
-    "--set",
-    "crds.enabled=false",
-    ...args,
-  ]);
-};
 
 describe("NetworkPolicy", () => {
   test("is opt-in", async () => {

@@ -112,6 +112,25 @@ export async function renderChart(options: RenderOptions = {}): Promise<Rendered
   return objects;
 }
 
+/**
+ * `helm install --dry-run=server` output: the release summary with NOTES.txt (helm template has no NOTES), rendered
+ * with the test world's capabilities, which include no Prometheus Operator.
+ */
+export async function notesOf(args: string[]): Promise<string> {
+  await ensureCrd(); // the shared CRDs, which the dry run must not try to own
+  return helm([
+    "install",
+    "aws-assume-role",
+    CHART,
+    "--namespace",
+    "default",
+    "--dry-run=server",
+    "--set",
+    "crds.enabled=false",
+    ...args,
+  ]);
+}
+
 export interface InstalledChart {
   release: string;
   namespace: string;

@@ -141,3 +141,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "aws-assume-role.certManagerServed" -}}
 {{- if .Capabilities.APIVersions.Has "cert-manager.io/v1/Certificate" }}true{{ end }}
 {{- end }}
+
+{{- define "aws-assume-role.prometheusRuleServed" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule" }}true{{ end }}
+{{- end }}
+
+{{/*
+The label matchers that scope the PrometheusRule's expressions to this operator's targets (prometheusRule.selector;
+default: the job the chart's ServiceMonitor gives them).
+*/}}
+{{- define "aws-assume-role.ruleSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=\"%s-metrics\"" (include "aws-assume-role.fullname" .)) }}
+{{- end }}
