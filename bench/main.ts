@@ -15,6 +15,7 @@ import { Report } from "./report.ts";
 import { burst } from "./scenarios/burst.ts";
 import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
+import { imports } from "./scenarios/imports.ts";
 import { memory } from "./scenarios/memory.ts";
 import { podIdentity } from "./scenarios/pod-identity.ts";
 import { restart } from "./scenarios/restart.ts";
@@ -35,6 +36,7 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   "gc-cost": gcCost,
   "service-accounts": serviceAccounts,
   "pod-identity": podIdentity,
+  imports,
 };
 
 /** Kills the children this run started (one by one, by pid) and deletes its Node objects and namespaces. */

@@ -14,6 +14,7 @@ export const SCENARIOS = [
   "fan-out",
   "service-accounts",
   "pod-identity",
+  "imports",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -134,6 +135,12 @@ export const BENCH_FLAGS = [
     default: "",
     help: "Image with node of the Secret-reading Pod in pod-identity (default: scripts/image consumer js)",
   },
+  {
+    flag: "import-rounds",
+    default: "5",
+    size: true,
+    help: "Fresh processes per row in imports (the median is reported)",
+  },
   { flag: "timeout-seconds", default: "1200", help: "Upper bound of every wait (creation, Ready, refresh)" },
   { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
   { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
@@ -168,6 +175,7 @@ export interface BenchOptions {
   podIdentityPods: number;
   podIdentityCpuFetches: number;
   podIdentityImage: string;
+  importRounds: number;
   timeoutSeconds: number;
   docs: string;
   chartsDir: string;
@@ -247,6 +255,7 @@ export function parseOptions(argv: string[]): ParsedOptions {
     ["unrelated-namespaces", options.unrelatedNamespaces],
     ["pod-identity-pods", options.podIdentityPods],
     ["pod-identity-cpu-fetches", options.podIdentityCpuFetches],
+    ["import-rounds", options.importRounds],
   ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
   }
