@@ -45,7 +45,10 @@ export const IMPORT_ENTRIES: ImportEntry[] = [
   },
   { label: "features/service-accounts", specifiers: [dist("features/service-accounts/feature.js")] },
   { label: "features/rollout-restart", specifiers: [dist("features/rollout-restart/feature.js")] },
-  { label: "cluster fan-out (credentials/cluster-reconciler.js)", specifiers: [dist("credentials/cluster-reconciler.js")] },
+  {
+    label: "cluster fan-out (credentials/cluster-reconciler.js)",
+    specifiers: [dist("credentials/cluster-reconciler.js")],
+  },
   { label: "the operator (dist/operator.js)", specifiers: [dist("operator.js")] },
   { label: "everything main.js imports (`main.js --help`)", specifiers: [dist("main.js")], argv: ["--help"] },
 ];
