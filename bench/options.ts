@@ -103,6 +103,11 @@ export const BENCH_FLAGS = [
     help: "Environment of the operator in scale and gc-cost (comma-separated K=V; default: the chart's heap flag)",
   },
   {
+    flag: "scale-node-args",
+    default: "",
+    help: "Node flags of the operator in scale, before dist/main.js (space-separated; e.g. --no-opt, refused in NODE_OPTIONS)",
+  },
+  {
     flag: "sts-latency-ms",
     default: "100",
     help: "Latency the AWS proxy adds to every AssumeRole in sts-latency (the operator runs with its default limits)",
@@ -167,6 +172,7 @@ export interface BenchOptions {
   scaleSizes: number[];
   scaleMemoryLimitMib: number;
   scaleEnv: string;
+  scaleNodeArgs: string;
   gcCostResources: number;
   stsLatencyMs: number;
   spreadLifetime: number;
@@ -207,9 +213,16 @@ export function parseOptions(argv: string[]): ParsedOptions {
   for (const f of BENCH_FLAGS) {
     const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
     if (
-      ["scenario", "docs", "charts-dir", "note", "keep-logs", "scale-env", "pod-identity-image"].includes(
-        f.flag,
-      )
+      [
+        "scenario",
+        "docs",
+        "charts-dir",
+        "note",
+        "keep-logs",
+        "scale-env",
+        "scale-node-args",
+        "pod-identity-image",
+      ].includes(f.flag)
     ) {
       raw[camel(f.flag)] = text;
       continue;
