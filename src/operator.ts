@@ -86,7 +86,7 @@ interface OptionalModules {
 /**
  * Imports what the enabled flags need and nothing else: an off feature costs no RSS (docs/benchmarks.md, "imports").
  */
-async function loadOptionalModules(options: OperatorOptions): Promise<OptionalModules> {
+export async function loadOptionalModules(options: OperatorOptions): Promise<OptionalModules> {
   const [cluster, serviceAccounts, podIdentity, rolloutRestart] = await Promise.all([
     options.clusterAssumeRoles ? import("./credentials/cluster-reconciler.ts") : undefined,
     options.serviceAccounts ? import("./features/service-accounts/feature.ts") : undefined,
