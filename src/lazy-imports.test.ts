@@ -1,7 +1,8 @@
 // What the operator loads only when the resources or flags at hand need it (each costs RSS: docs/benchmarks.md,
 // "imports"). Every case runs in a fresh Node process that records every module it resolves (module.registerHooks,
-// which sees import and require alike) before it imports the module under test, and reports what was loaded before
-// and after the step that needs the lazy part — so a static import of that part makes the "before" check fail.
+// which sees import and require alike; Node's own built-ins are in process.moduleLoadList) before it imports the
+// module under test, and reports what was loaded before and after the step that needs the lazy part — so a static
+// import of that part makes the "before" check fail.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -92,6 +93,19 @@ report({ offKeys: Object.keys(off), afterOff, onKeys: Object.keys(on).sort(), af
     assert.deepEqual(out.offKeys, []);
     assert.deepEqual(out.afterOn, all, "a module was not loaded with its flag on (the check proves nothing)");
     assert.deepEqual(out.onKeys, Object.keys(FEATURES).sort());
+  });
+
+  test("node:http is never imported as an ES module, whose namespace would load undici", async () => {
+    const out = (await inFreshProcess(`
+process.argv = [process.argv[0], "main.ts", "--help"];
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = () => true; // the help text
+await import(${JSON.stringify(here("./main.ts"))});
+await new Promise((resolve) => setTimeout(resolve, 100));
+process.stdout.write = write;
+report({ undici: process.moduleLoadList.filter((m) => m.includes("undici")) });
+`)) as { undici: string[] };
+    assert.deepEqual(out.undici, [], "undici was loaded by the operator's imports");
   });
 
   test("the YAML parser is loaded only when a kubeconfig file is read", async () => {
