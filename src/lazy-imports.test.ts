@@ -95,18 +95,20 @@ report({ offKeys: Object.keys(off), afterOff, onKeys: Object.keys(on).sort(), af
     assert.deepEqual(out.onKeys, Object.keys(FEATURES).sort());
   });
 
-  test("node:http is never imported as an ES module, whose namespace would load undici", async () => {
-    const out = (await inFreshProcess(`
+  for (const main of ["./main.ts", "./agent/main.ts"]) {
+    test(`${main} and its imports never import node:http as an ES module, whose namespace would load undici`, async () => {
+      const out = (await inFreshProcess(`
 process.argv = [process.argv[0], "main.ts", "--help"];
 const write = process.stdout.write.bind(process.stdout);
 process.stdout.write = () => true; // the help text
-await import(${JSON.stringify(here("./main.ts"))});
+await import(${JSON.stringify(here(main))});
 await new Promise((resolve) => setTimeout(resolve, 100));
 process.stdout.write = write;
 report({ undici: process.moduleLoadList.filter((m) => m.includes("undici")) });
 `)) as { undici: string[] };
-    assert.deepEqual(out.undici, [], "undici was loaded by the operator's imports");
-  });
+      assert.deepEqual(out.undici, [], `undici was loaded by ${main} and its imports`);
+    });
+  }
 
   test("the YAML parser is loaded only when a kubeconfig file is read", async () => {
     const out = (await inFreshProcess(`
