@@ -16,6 +16,7 @@ import { burst } from "./scenarios/burst.ts";
 import { events } from "./scenarios/events.ts";
 import { fanOut } from "./scenarios/fan-out.ts";
 import { idle } from "./scenarios/idle.ts";
+import { imports } from "./scenarios/imports.ts";
 import { memory } from "./scenarios/memory.ts";
 import { podIdentity } from "./scenarios/pod-identity.ts";
 import { restart } from "./scenarios/restart.ts";
@@ -37,6 +38,7 @@ const SCENARIO_RUNNERS: Record<Scenario, (ctx: BenchContext) => Promise<void>> =
   "service-accounts": serviceAccounts,
   "pod-identity": podIdentity,
   events,
+  imports,
 };
 
 /** Kills the children this run started (one by one, by pid) and deletes its Node objects and namespaces. */

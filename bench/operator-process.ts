@@ -36,6 +36,8 @@ export interface OperatorProcessOptions {
   cgroup?: string;
   /** Extra environment, e.g. NODE_OPTIONS. */
   env?: Record<string, string>;
+  /** Node flags before the entry point, for those NODE_OPTIONS refuses (e.g. --no-opt). */
+  nodeArgs?: string[];
 }
 
 export class OperatorProcess {
@@ -77,6 +79,7 @@ export class OperatorProcess {
     };
     const args = [
       ...(o.inspect ? ["--inspect=127.0.0.1:0"] : []),
+      ...(o.nodeArgs ?? []),
       o.main ?? MAIN,
       "--namespaces",
       o.namespaces.join(","),

@@ -15,6 +15,7 @@ export const SCENARIOS = [
   "service-accounts",
   "pod-identity",
   "events",
+  "imports",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -103,6 +104,11 @@ export const BENCH_FLAGS = [
     help: "Environment of the operator in scale and gc-cost (comma-separated K=V; default: the chart's heap flag)",
   },
   {
+    flag: "scale-node-args",
+    default: "",
+    help: "Node flags of the operator in scale, before dist/main.js (space-separated; e.g. --no-opt, refused in NODE_OPTIONS)",
+  },
+  {
     flag: "sts-latency-ms",
     default: "100",
     help: "Latency the AWS proxy adds to every AssumeRole in sts-latency (the operator runs with its default limits)",
@@ -152,6 +158,12 @@ export const BENCH_FLAGS = [
     size: true,
     help: "Counting window of each events round (after one lifetime of warm-up)",
   },
+  {
+    flag: "import-rounds",
+    default: "5",
+    size: true,
+    help: "Fresh processes per row in imports (the median is reported)",
+  },
   { flag: "timeout-seconds", default: "1200", help: "Upper bound of every wait (creation, Ready, refresh)" },
   { flag: "docs", default: "docs/benchmarks.md", help: "Markdown file the results are appended to" },
   { flag: "charts-dir", default: "docs/bench", help: "Directory of the SVG charts" },
@@ -178,6 +190,7 @@ export interface BenchOptions {
   scaleSizes: number[];
   scaleMemoryLimitMib: number;
   scaleEnv: string;
+  scaleNodeArgs: string;
   gcCostResources: number;
   stsLatencyMs: number;
   spreadLifetime: number;
@@ -189,6 +202,7 @@ export interface BenchOptions {
   eventsResources: number;
   eventsLifetimeSeconds: number;
   eventsWindowSeconds: number;
+  importRounds: number;
   timeoutSeconds: number;
   docs: string;
   chartsDir: string;
@@ -220,9 +234,16 @@ export function parseOptions(argv: string[]): ParsedOptions {
   for (const f of BENCH_FLAGS) {
     const text = (values as Record<string, string | undefined>)[f.flag] ?? f.default;
     if (
-      ["scenario", "docs", "charts-dir", "note", "keep-logs", "scale-env", "pod-identity-image"].includes(
-        f.flag,
-      )
+      [
+        "scenario",
+        "docs",
+        "charts-dir",
+        "note",
+        "keep-logs",
+        "scale-env",
+        "scale-node-args",
+        "pod-identity-image",
+      ].includes(f.flag)
     ) {
       raw[camel(f.flag)] = text;
       continue;
@@ -269,6 +290,7 @@ export function parseOptions(argv: string[]): ParsedOptions {
     ["pod-identity-pods", options.podIdentityPods],
     ["pod-identity-cpu-fetches", options.podIdentityCpuFetches],
     ["events-lifetime-seconds", options.eventsLifetimeSeconds],
+    ["import-rounds", options.importRounds],
   ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
   }

@@ -15,8 +15,7 @@ import { KubeClient } from "./kube/client.ts";
 import { loadConnection } from "./kube/kubeconfig.ts";
 import { isIP } from "node:net";
 import type { Logger } from "pino";
-import { CertificateDirectory, ServingCertificates } from "./features/pod-identity/certificates.ts";
-import { startPodIdentityServer } from "./features/pod-identity/server.ts";
+import type { ServingCertificateSource } from "./features/pod-identity/certificates.ts";
 import type { PodIdentityServer, Routes } from "./features/pod-identity/server.ts";
 
 const SHUTDOWN_LIMIT_MS = 9_000;
@@ -57,7 +56,7 @@ async function main(): Promise<void> {
     reconcileTimeoutMs: config.reconcileTimeoutMs,
     revision: process.env.AAR_REVISION,
   });
-  const controller: Operator = new Operator({
+  const controller: Operator = await Operator.create({
     client,
     logger,
     watchedNamespaces: config.namespaces,
@@ -176,7 +175,7 @@ function agentOf(value: string): { namespace: string; serviceAccount: string } {
 /**
  * The Pod Identity server on every replica: once its certificate is there (managed, or read from
  * --pod-identity-cert-dir), it serves the authority and the webhook. A certificate that cannot be had yet (RBAC, API
- * down) is retried; the rest of the operator does not wait for it.
+ * down) is retried; the rest of the operator does not wait for it. Its modules are imported only with --pod-identity.
  */
 function startPodIdentity(
   config: Config,
@@ -186,28 +185,35 @@ function startPodIdentity(
 ): { stop(): Promise<void> } {
   const namespace = process.env.POD_NAMESPACE || "default";
   const ips = config.podIdentityExtraNames.filter((n) => isIP(n) !== 0);
-  const certificates = config.podIdentityCertDir
-    ? new CertificateDirectory({ directory: config.podIdentityCertDir, logger })
-    : new ServingCertificates({
-        client,
-        namespace,
-        secretName: config.podIdentityTlsSecret,
-        serviceName: config.podIdentityService,
-        extraDnsNames: config.podIdentityExtraNames.filter((n) => isIP(n) === 0),
-        extraIpAddresses: ips,
-        webhookConfigurationName: config.podIdentityWebhook,
-        caConfigMap: {
-          namespace: agentOf(config.podIdentityAgent).namespace,
-          name: config.podIdentityCaConfigMap,
-        },
-        logger,
-      });
   let stopped = false;
+  let certificates: ServingCertificateSource | undefined;
   let server: PodIdentityServer | undefined;
   const started = (async () => {
+    const [{ CertificateDirectory, ServingCertificates }, { startPodIdentityServer }] = await Promise.all([
+      import("./features/pod-identity/certificates.ts"),
+      import("./features/pod-identity/server.ts"),
+    ]);
+    if (stopped) return;
+    const source = config.podIdentityCertDir
+      ? new CertificateDirectory({ directory: config.podIdentityCertDir, logger })
+      : new ServingCertificates({
+          client,
+          namespace,
+          secretName: config.podIdentityTlsSecret,
+          serviceName: config.podIdentityService,
+          extraDnsNames: config.podIdentityExtraNames.filter((n) => isIP(n) === 0),
+          extraIpAddresses: ips,
+          webhookConfigurationName: config.podIdentityWebhook,
+          caConfigMap: {
+            namespace: agentOf(config.podIdentityAgent).namespace,
+            name: config.podIdentityCaConfigMap,
+          },
+          logger,
+        });
+    certificates = source;
     for (let attempt = 1; !stopped; attempt++) {
       try {
-        await certificates.start();
+        await source.start();
         break;
       } catch (err) {
         logger.error(
@@ -220,7 +226,7 @@ function startPodIdentity(
     if (stopped) return;
     server = await startPodIdentityServer({
       bindAddress: config.podIdentityBindAddress,
-      certificates,
+      certificates: source,
       routes,
       logger,
     });
@@ -232,7 +238,7 @@ function startPodIdentity(
   return {
     stop: async () => {
       stopped = true;
-      certificates.stop();
+      certificates?.stop();
       await started;
       await server?.close();
     },

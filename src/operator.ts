@@ -1,7 +1,8 @@
 // The composition: the shared caches (AWSAssumeRoles, the operator's own Secrets — label-filtered, so unrelated
 // Secrets are never cached — and Namespaces when a setting needs them), one generic Controller per kind, and the
 // enabled features, each told of owner, Secret and Namespace events through the Feature interface. Caches run on
-// every replica (standbys stay warm and ready); workers run only while this replica leads.
+// every replica (standbys stay warm and ready); workers run only while this replica leads. The modules of the opt-in
+// parts (the cluster kind, the features) are imported by Operator.create only when their flag is on.
 import type { V1Namespace } from "@kubernetes/client-node";
 import { SharedCaches, kubeInformers } from "./caches.ts";
 import type { Logger } from "pino";
@@ -15,22 +16,17 @@ import { SecretAnnotation } from "./domain/plan.ts";
 import { PERMITTED_ROLES_ANNOTATION } from "./domain/namespace-permissions.ts";
 import { AWSAssumeRoleClient } from "./kube/resources.ts";
 import { ClusterAWSAssumeRoleClient } from "./kube/cluster-resources.ts";
-import { WorkloadClient, workloadPath } from "./kube/workloads.ts";
 import { ServiceAccountClient } from "./kube/service-accounts.ts";
 import type { ClusterObserver, ReadinessObserver } from "./credentials/ports.ts";
-import { ClusterReconciler } from "./credentials/cluster-reconciler.ts";
 import { Reconciler } from "./credentials/namespaced-reconciler.ts";
 import type { ReconcilerOptions } from "./credentials/namespaced-reconciler.ts";
 import { PermittedRolesWatch } from "./credentials/permitted-roles.ts";
 import type { CachedSecret, EventTarget } from "./credentials/ports.ts";
 import type { Feature, Owner, OwnerCaches } from "./features/feature.ts";
-import { RolloutRestartFeature } from "./features/rollout-restart/feature.ts";
 import type { RestartObserver } from "./features/rollout-restart/ports.ts";
-import { ServiceAccountWiring } from "./features/service-accounts/feature.ts";
 import { ServiceAccountsDisabled } from "./features/service-accounts/disabled.ts";
-import { PodIdentityFeature } from "./features/pod-identity/feature.ts";
-import type { PodIdentityOptions } from "./features/pod-identity/feature.ts";
-import { PodIdentityClient, associationsPath } from "./kube/pod-identity.ts";
+import type { PodIdentityFeature, PodIdentityOptions } from "./features/pod-identity/feature.ts";
+import { associationsPath } from "./kube/pod-identity.ts";
 import { KindDisabled } from "./features/kind-disabled.ts";
 import type { KindDisabledOptions } from "./features/kind-disabled.ts";
 import { POD_IDENTITY_KIND } from "./api/pod-identity-schema.ts";
@@ -80,6 +76,37 @@ export interface OperatorOptions extends Omit<
 
 const DEFAULT_RECONCILE_TIMEOUT_MS = 60_000;
 
+/** The modules of the opt-in parts; each is present only when its flag is on. */
+interface OptionalModules {
+  cluster?: typeof import("./credentials/cluster-reconciler.ts");
+  serviceAccounts?: typeof import("./features/service-accounts/feature.ts");
+  podIdentity?: typeof import("./features/pod-identity/feature.ts") & typeof import("./kube/pod-identity.ts");
+  rolloutRestart?: typeof import("./features/rollout-restart/feature.ts") &
+    typeof import("./kube/workloads.ts");
+}
+
+/**
+ * Imports what the enabled flags need and nothing else: an off feature costs no RSS (docs/benchmarks.md, "imports").
+ */
+export async function loadOptionalModules(options: OperatorOptions): Promise<OptionalModules> {
+  const [cluster, serviceAccounts, podIdentity, rolloutRestart] = await Promise.all([
+    options.clusterAssumeRoles ? import("./credentials/cluster-reconciler.ts") : undefined,
+    options.serviceAccounts ? import("./features/service-accounts/feature.ts") : undefined,
+    options.podIdentity
+      ? Promise.all([import("./features/pod-identity/feature.ts"), import("./kube/pod-identity.ts")])
+      : undefined,
+    options.rolloutRestart
+      ? Promise.all([import("./features/rollout-restart/feature.ts"), import("./kube/workloads.ts")])
+      : undefined,
+  ]);
+  return {
+    ...(cluster ? { cluster } : {}),
+    ...(serviceAccounts ? { serviceAccounts } : {}),
+    ...(podIdentity ? { podIdentity: { ...podIdentity[0], ...podIdentity[1] } } : {}),
+    ...(rolloutRestart ? { rolloutRestart: { ...rolloutRestart[0], ...rolloutRestart[1] } } : {}),
+  };
+}
+
 export class Operator {
   readonly reconciler: Reconciler;
   /** The AWSAssumeRole controller. */
@@ -99,7 +126,12 @@ export class Operator {
   private readonly caches: SharedCaches;
   private cachesStarted: Promise<void> | undefined;
 
-  constructor(options: OperatorOptions) {
+  /** The operator with the modules its flags need imported. */
+  static async create(options: OperatorOptions): Promise<Operator> {
+    return new Operator(options, await loadOptionalModules(options));
+  }
+
+  private constructor(options: OperatorOptions, modules: OptionalModules) {
     this.logger = options.logger;
     this.stallAfterMs = options.stallAfterMs;
     const informers = kubeInformers(options);
@@ -120,7 +152,7 @@ export class Operator {
     this.clusterResources = caches.clusterResources;
 
     // Features first: they see a Secret event before any echo check (our own write is what restarts follow).
-    this.buildFeatures(options, informers, reconcileTimeoutMs);
+    this.buildFeatures(options, modules, informers, reconcileTimeoutMs);
     this.secrets.subscribe((s, type) => {
       for (const f of this.features) f.secretChanged(s, type === "delete");
     });
@@ -181,10 +213,13 @@ export class Operator {
         return changed ? this.namespaced.keys(name) : [];
       });
     }
-    this.cluster = this.clusterController(options, controllerOptions, toFeatures);
+    this.cluster = modules.cluster
+      ? this.clusterController(modules.cluster, options, controllerOptions, toFeatures)
+      : undefined;
   }
 
   private clusterController(
+    { ClusterReconciler }: NonNullable<OptionalModules["cluster"]>,
     options: OperatorOptions,
     controllerOptions: Omit<ConstructorParameters<typeof Controller>[0], "name" | "concurrency">,
     toFeatures: (owner: Owner, change: PrimaryChange) => void,
@@ -240,7 +275,12 @@ export class Operator {
     return controller;
   }
 
-  private buildFeatures(options: OperatorOptions, informers: Informers, reconcileTimeoutMs: number): void {
+  private buildFeatures(
+    options: OperatorOptions,
+    modules: OptionalModules,
+    informers: Informers,
+    reconcileTimeoutMs: number,
+  ): void {
     const owners: OwnerCaches = { resources: this.resources, clusterResources: this.clusterResources };
     const common = {
       logger: options.logger,
@@ -250,8 +290,8 @@ export class Operator {
     };
     const writer = new ServiceAccountClient(options.client);
     this.features.push(
-      options.serviceAccounts
-        ? new ServiceAccountWiring({
+      modules.serviceAccounts
+        ? new modules.serviceAccounts.ServiceAccountWiring({
             ...owners,
             ...common,
             informers,
@@ -306,7 +346,8 @@ export class Operator {
         }),
       );
     }
-    if (options.podIdentity) {
+    if (options.podIdentity && modules.podIdentity) {
+      const { PodIdentityFeature, PodIdentityClient } = modules.podIdentity;
       this.podIdentity = new PodIdentityFeature({
         ...common,
         informers,
@@ -327,7 +368,8 @@ export class Operator {
       });
       this.features.push(this.podIdentity);
     }
-    if (options.rolloutRestart) {
+    if (options.rolloutRestart && modules.rolloutRestart) {
+      const { RolloutRestartFeature, WorkloadClient, workloadPath } = modules.rolloutRestart;
       const resourceClient = new AWSAssumeRoleClient(options.client);
       const clusterClient = new ClusterAWSAssumeRoleClient(options.client);
       const writeStatus = (owner: EventTarget, status: RolloutRestartStatus, signal?: AbortSignal) =>

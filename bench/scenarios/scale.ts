@@ -60,6 +60,7 @@ interface RunConfig {
   sizes: number[];
   limitMib: number;
   env: Record<string, string>;
+  nodeArgs?: string[];
 }
 
 interface RunResult {
@@ -119,6 +120,7 @@ async function runSteps(ctx: BenchContext, cfg: RunConfig): Promise<RunResult> {
       main: join(ROOT, "dist", "main.js"),
       cgroup,
       env: cfg.env,
+      ...(cfg.nodeArgs ? { nodeArgs: cfg.nodeArgs } : {}),
     });
     await op.waitForLog("workers started", 60_000);
     let have = 0;
@@ -196,6 +198,7 @@ export async function scale(ctx: BenchContext): Promise<void> {
     sizes,
     limitMib: o.scaleMemoryLimitMib,
     env: parseEnvList(o.scaleEnv),
+    nodeArgs: o.scaleNodeArgs.split(" ").filter(Boolean),
   });
   const cgroup = join(CGROUP_ROOT, "aar-bench-<pid>");
   if (steps.length) {
@@ -246,7 +249,7 @@ export async function scale(ctx: BenchContext): Promise<void> {
       [
         `### scale: memory at ${sizes.join(", ")} resources in a ${o.scaleMemoryLimitMib} MiB memory cgroup`,
         "",
-        `The operator as the image starts it: \`node dist/main.js ${operatorArgs(o).join(" ")}\` (built by \`npm run build\`; ` +
+        `The operator as the image starts it: \`node ${o.scaleNodeArgs ? `${o.scaleNodeArgs} ` : ""}dist/main.js ${operatorArgs(o).join(" ")}\` (built by \`npm run build\`; ` +
           `environment ${o.scaleEnv ? `\`${o.scaleEnv}\`` : "as the image's (no NODE_OPTIONS)"}, inspector open on loopback), started inside the ` +
           `cgroup v1 memory cgroup \`${cgroup}\` with memory.limit_in_bytes = ${o.scaleMemoryLimitMib} MiB. Resources ` +
           "are added in steps to one namespace (Map Secrets); after each step is Ready and the queue idle, and " +

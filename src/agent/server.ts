@@ -1,12 +1,15 @@
 // The agent's HTTP endpoint: GET /v1/credentials for the SDKs (Host must be the link-local address the request
 // arrived on; the Pod's token in Authorization) and GET /healthz for the probes. One server per listen address.
-import { createServer } from "node:http";
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostPermitted } from "./addresses.ts";
 import { AgentCode, errorAnswer } from "./answers.ts";
 import type { AgentAnswer } from "./answers.ts";
 import type { AgentLog } from "./logging.ts";
+
+// node:http is taken with process.getBuiltinModule, not imported: importing it as an ES module builds its namespace,
+// whose lazy getters load undici (about 12 MiB of RSS on every node; src/lazy-imports.test.ts).
+const { createServer } = process.getBuiltinModule("node:http");
 
 export const CREDENTIALS_PATH = "/v1/credentials";
 export const HEALTH_PATH = "/healthz";

@@ -1,8 +1,9 @@
 // The operator's AWS side: its own identity, AssumeRole with the operator's credentials (SDK default chain), and
 // ECR tokens with the assumed credentials in the registry's region. Endpoints come only from the standard
-// AWS_ENDPOINT_URL* variables, which the SDK reads itself. Every call passes the client-side rate limiter.
+// AWS_ENDPOINT_URL* variables, which the SDK reads itself. Every call passes the client-side rate limiter. The ECR
+// client is imported on the first token call: an operator without an EcrDockerConfigJson resource never pays its RSS
+// (docs/benchmarks.md, "imports").
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 import type { AwsCredentials, EcrToken } from "../domain/credentials.ts";
 import { parseCallerArn } from "../domain/naming.ts";
 import type { CallerIdentity } from "../domain/naming.ts";
@@ -43,6 +44,7 @@ export class SdkAwsAccess implements AwsAccess {
   private readonly regionalSts = new Map<string, STSClient>();
   private readonly limiters: RateLimiters;
   private readonly observer: AwsObserver;
+  private ecrModule: Promise<typeof import("@aws-sdk/client-ecr")> | undefined;
   /** Client options every client shares: no SDK retries, and a deadline on every request. */
   private readonly common: {
     maxAttempts: number;
@@ -127,6 +129,8 @@ export class SdkAwsAccess implements AwsAccess {
   }
 
   async ecrToken(credentials: AwsCredentials, region: string, signal?: AbortSignal): Promise<EcrToken> {
+    this.ecrModule ??= import("@aws-sdk/client-ecr");
+    const { ECRClient, GetAuthorizationTokenCommand } = await this.ecrModule;
     const ecr = new ECRClient({
       ...this.common,
       requestHandler: this.http,

@@ -1,10 +1,14 @@
 // The transport's two connection pools: keep-alive sockets for ordinary requests, and a pool of its own for watches,
 // which hold a socket each for minutes, so that no number of watches makes a write wait for a socket. Both are made
 // again when a TLS file (CA, client certificate or key) is rewritten.
-import http from "node:http";
+import type { Agent } from "node:http";
 import https from "node:https";
 import { readFileSync, statSync } from "node:fs";
 import type { Connection, TlsSource } from "./client.ts";
+
+// node:http is taken with process.getBuiltinModule, not imported: importing it as an ES module builds its namespace,
+// whose lazy getters load undici (about 13 MiB of RSS; src/lazy-imports.test.ts).
+const http = process.getBuiltinModule("node:http");
 
 /** How often file-based TLS material is checked for a change. */
 const TLS_RECHECK_MS = 10_000;
@@ -19,8 +23,8 @@ export type PoolKind = "request" | "watch";
 interface Pools {
   key: string;
   checkedAtMs: number;
-  request: http.Agent;
-  watch: http.Agent;
+  request: Agent;
+  watch: Agent;
 }
 
 export class Agents {
@@ -34,7 +38,7 @@ export class Agents {
   }
 
   /** The pool of this kind for the current TLS settings; a rewritten certificate file gets new pools. */
-  get(kind: PoolKind): http.Agent {
+  get(kind: PoolKind): Agent {
     const now = Date.now();
     if (this.pools && now - this.pools.checkedAtMs < TLS_RECHECK_MS) return this.pools[kind];
     const key = this.tlsKey();
@@ -67,7 +71,7 @@ export class Agents {
     this.pools = undefined;
   }
 
-  private agent(limits: { maxSockets: number; scheduling?: "lifo" }): http.Agent {
+  private agent(limits: { maxSockets: number; scheduling?: "lifo" }): Agent {
     const options = { keepAlive: true, maxFreeSockets: MAX_FREE_SOCKETS, ...limits };
     if (!this.secure) return new http.Agent(options);
     const c = this.connection;

@@ -9,7 +9,6 @@
 // a few REST verbs on a handful of paths, so it speaks them itself and keeps client-node for what is hard to get
 // right: exec and auth-provider credentials (loaded lazily, only by a kubeconfig that uses them; see
 // kubeconfig.ts), and, in tests, a full typed client. Types (`import type`) still come from client-node.
-import http from "node:http";
 import https from "node:https";
 import type { IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -26,6 +25,10 @@ import {
 } from "./retry.ts";
 
 /** Default deadline of a request that names none. */
+// node:http is taken with process.getBuiltinModule, not imported: importing it as an ES module builds its namespace,
+// whose lazy getters load undici (about 13 MiB of RSS; src/lazy-imports.test.ts).
+const http = process.getBuiltinModule("node:http");
+
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /** Certificate material, inline or from a file that may be rewritten (rotated) while the operator runs. */

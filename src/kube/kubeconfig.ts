@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { isIPv6 } from "node:net";
-import { parse } from "yaml";
+import { createRequire } from "node:module";
 import type { Connection, TlsSource } from "./client.ts";
 import type { Impersonation } from "./impersonation.ts";
 
@@ -22,6 +22,12 @@ export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccoun
 /** The package that runs exec plugins and auth providers (a devDependency; not in the image). */
 export const CLIENT_NODE = "@kubernetes/client-node";
 const TOKEN_FILE_RELOAD_MS = 60_000;
+
+/**
+ * The YAML parser, loaded when a kubeconfig file is read: in a Pod the operator uses its service account and never
+ * pays the parser's RSS (docs/benchmarks.md, "imports"). Synchronous, as the connection is loaded at start.
+ */
+const yaml = () => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
@@ -109,6 +115,7 @@ export function fromKubeconfigFiles(files: string[], clientNode = CLIENT_NODE): 
   const users = new Map<string, { value: RawUser; dir: string }>();
   const contexts = new Map<string, RawContext>();
   let current: string | undefined;
+  const { parse } = yaml();
   for (const file of files) {
     let doc: RawKubeconfig;
     try {

@@ -1,10 +1,13 @@
 // The operator's two small HTTP endpoints: Prometheus metrics, and the health probes (/healthz fails while an
 // informer's watch is stalled beyond the watchdog's limit; /readyz passes once the caches are synced — standbys
 // included, so a rollout does not wait for leadership).
-import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { Registry } from "prom-client";
 import { parseBindAddress } from "./bind-address.ts";
+
+// node:http is taken with process.getBuiltinModule, not imported: importing it as an ES module builds its namespace,
+// whose lazy getters load undici (about 13 MiB of RSS; src/lazy-imports.test.ts).
+const { createServer } = process.getBuiltinModule("node:http");
 
 export interface HealthSource {
   synced(): boolean;
