@@ -287,6 +287,7 @@ export class Operator {
       events: options.events,
       backoff: options.backoff,
       reconcileTimeoutMs,
+      ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
     };
     const writer = new ServiceAccountClient(options.client);
     this.features.push(
@@ -307,7 +308,6 @@ export class Operator {
       apiVersion: API_VERSION,
       informers,
       watchedNamespaces: options.watchedNamespaces,
-      ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
       ...(options.readiness ? { readiness: options.readiness } : {}),
     };
     if (!options.clusterAssumeRoles) {
@@ -363,7 +363,6 @@ export class Operator {
         requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
         agent: options.podIdentity.agent,
         ...(options.podIdentity.observer ? { observer: options.podIdentity.observer } : {}),
-        ...(options.queueMetrics ? { queueMetrics: options.queueMetrics } : {}),
         ...(options.readiness ? { readiness: options.readiness } : {}),
       });
       this.features.push(this.podIdentity);

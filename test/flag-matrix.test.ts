@@ -160,6 +160,21 @@ function metric(text: string, name: string): number {
   return sum;
 }
 
+/** Each queue the flags run must be on /metrics (workqueue_adds_total{name}), and none they do not. */
+const EXPECTED_QUEUES: [string, (f: Flags) => boolean][] = [
+  ["awsassumerole", () => true],
+  ["clusterawsassumerole", (f) => f.clusterAssumeRoles],
+  ["clusterawsassumerole-disabled", (f) => !f.clusterAssumeRoles],
+  ["awspodidentityassociation-disabled", () => true],
+  ["service-accounts", (f) => f.serviceAccounts],
+  ["rollout-restart", (f) => f.rolloutRestart],
+];
+
+async function queueNames(operator: RunningOperator): Promise<Set<string>> {
+  const text = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+  return new Set([...text.matchAll(/^workqueue_adds_total\{name="([^"]+)"\}/gm)].map((m) => m[1]!));
+}
+
 /** The operator has reconciled at least `count` times and its queue is empty. */
 async function quiescent(operator: RunningOperator, count: number): Promise<void> {
   await eventually(`the operator to reconcile ${count} resources and empty its queue`, async () => {
@@ -308,6 +323,12 @@ test("every combination of the four feature flags serves the examples and delete
     }
     // Every resource it watches (3 + 3 + 5, and the cluster resource) reconciled once at least, nothing queued.
     await quiescent(operator, 11 + (flags.clusterAssumeRoles ? 1 : 0));
+    const queues = await queueNames(operator);
+    assert.deepEqual(
+      EXPECTED_QUEUES.filter(([name, on]) => on(flags) !== queues.has(name)).map(([name]) => name),
+      [],
+      `${at}: the work queues on /metrics are the ones these flags run (${[...queues].join(", ")})`,
+    );
 
     // 2. and 3. No Secret deleted or rewritten that this step's flag change does not call for.
     const keptNow = await identities(kept, keptSecrets);

@@ -3,6 +3,7 @@
 // both kinds, and restarts the workloads that read a Secret after its credentials were rewritten, one reconcile per
 // Secret (restarter.ts). Its caches fill apart from the others: without RBAC for them credentials are still refreshed.
 import type { Logger } from "pino";
+import type { QueueMetricsFor } from "../../runtime/queue.ts";
 import { CLUSTER_KIND } from "../../api/cluster-schema.ts";
 import { KIND, WORKLOAD_KINDS } from "../../api/schema.ts";
 import type { RolloutRestartStatus, WorkloadKind } from "../../api/schema.ts";
@@ -39,6 +40,8 @@ export interface RolloutRestartOptions extends OwnerCaches {
   backoff: { baseMs: number; maxMs: number };
   /** Deadline of one run (--reconcile-timeout-ms). */
   reconcileTimeoutMs: number;
+  /** The work queue's metrics (workqueue_*{name}), given the queue's name. */
+  queueMetrics?: QueueMetricsFor;
   observer?: RestartObserver;
   now?: () => Date;
 }
@@ -96,6 +99,7 @@ export class RolloutRestartFeature implements Feature {
         concurrency: 4,
         backoff: options.backoff,
         reconcileTimeoutMs: options.reconcileTimeoutMs,
+        ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
       },
       this.restarter,
     );

@@ -2,6 +2,7 @@
 // told in its status and a Warning event that they are ignored, and our finalizer left from an earlier run never
 // holds up a deletion. Its small queue is built only when the first such resource shows up.
 import type { Logger } from "pino";
+import type { QueueMetricsFor } from "../../runtime/queue.ts";
 import { Reason } from "../../domain/conditions.ts";
 import { SERVICE_ACCOUNTS_FINALIZER } from "../../domain/pull-secrets.ts";
 import { apiErrorMessage, isForbidden } from "../../runtime/api-errors.ts";
@@ -23,6 +24,8 @@ export interface ServiceAccountsDisabledOptions extends OwnerCaches {
   logger: Logger;
   backoff: { baseMs: number; maxMs: number };
   reconcileTimeoutMs: number;
+  /** The work queue's metrics (workqueue_*{name}), given the queue's name. */
+  queueMetrics?: QueueMetricsFor;
 }
 
 const DISABLED_MESSAGE =
@@ -57,6 +60,7 @@ export class ServiceAccountsDisabled implements Feature, Reconciler {
         concurrency: 1,
         backoff: this.options.backoff,
         reconcileTimeoutMs: this.options.reconcileTimeoutMs,
+        ...(this.options.queueMetrics ? { metrics: this.options.queueMetrics } : {}),
       },
       this,
     );

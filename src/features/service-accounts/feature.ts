@@ -1,6 +1,7 @@
 // ServiceAccount wiring as a feature (--service-accounts): follows the owners of both kinds, the Namespaces and the
 // cached ServiceAccounts (cache.ts), and queues the owners whose wiring may have to change for its reconciler.
 import type { Logger } from "pino";
+import type { QueueMetricsFor } from "../../runtime/queue.ts";
 import type { V1Namespace } from "@kubernetes/client-node";
 import { CLUSTER_KIND } from "../../api/cluster-schema.ts";
 import { KIND } from "../../api/schema.ts";
@@ -28,6 +29,8 @@ export interface ServiceAccountWiringOptions extends OwnerCaches {
   backoff: { baseMs: number; maxMs: number };
   /** Deadline of one reconcile (--reconcile-timeout-ms). */
   reconcileTimeoutMs: number;
+  /** The work queue's metrics (workqueue_*{name}), given the queue's name. */
+  queueMetrics?: QueueMetricsFor;
 }
 
 export class ServiceAccountWiring implements Feature {
@@ -58,6 +61,7 @@ export class ServiceAccountWiring implements Feature {
         concurrency: 2,
         backoff: options.backoff,
         reconcileTimeoutMs: options.reconcileTimeoutMs,
+        ...(options.queueMetrics ? { metrics: options.queueMetrics } : {}),
       },
       reconciler,
     );
