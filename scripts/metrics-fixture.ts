@@ -10,7 +10,14 @@
 import { writeFileSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
-import { freePorts, startOperator, waitForReady, createResource, mapSpec } from "../test/support/operator.ts";
+import {
+  createClusterResource,
+  createResource,
+  freePorts,
+  mapSpec,
+  startOperator,
+  waitForReady,
+} from "../test/support/operator.ts";
 import { ROOT, eventually, kubectl, privateProxy, world } from "../test/support/world.ts";
 import type { TestContext } from "../test/support/world.ts";
 import { parseExposition } from "../test/support/exposition.ts";
@@ -55,7 +62,7 @@ function askWithoutTokens(port: number, ca: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const w = await world();
+  await world(); // the test world, started if it is not running
   for (const name of [NAMESPACE, AGENTS]) {
     await apply({ apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "aar-test": "true" } } });
     t.after(() => kubectl(["delete", "namespace", name, "--wait=false"]));
@@ -99,23 +106,12 @@ async function main(): Promise<void> {
 
   await createResource(NAMESPACE, "app", mapSpec("app-aws"));
   await createResource(NAMESPACE, "denied", mapSpec("denied-aws"));
-  await w.custom.createClusterCustomObject({
-    group: "pincette.net",
-    version: "v1",
-    plural: "clusterawsassumeroles",
-    body: {
-      apiVersion: "pincette.net/v1",
-      kind: "ClusterAWSAssumeRole",
-      metadata: { name: CLUSTER_RESOURCE },
-      spec: {
-        roleName: "my-role",
-        secretName: "shared-aws",
-        secretType: "Map",
-        namespaceSelector: { matchLabels: { "metrics-fixture": "true" } },
-      },
-    },
+  await createClusterResource(t, CLUSTER_RESOURCE, {
+    roleName: "my-role",
+    secretName: "shared-aws",
+    secretType: "Map",
+    namespaceSelector: { matchLabels: { "metrics-fixture": "true" } },
   });
-  t.after(() => kubectl(["delete", "clusterawsassumerole", CLUSTER_RESOURCE, "--ignore-not-found"]));
   await apply({
     apiVersion: "pincette.net/v1",
     kind: "AWSPodIdentityAssociation",

@@ -10,7 +10,13 @@ import type { V1Secret } from "@kubernetes/client-node";
 import type { ClusterAWSAssumeRole } from "../src/api/cluster-schema.ts";
 import { clusterRoleSessionName } from "../src/domain/naming.ts";
 import { ApiException } from "@kubernetes/client-node";
-import { FAST_RETRY, ensureCrd, readSecret, startOperator } from "./support/operator.ts";
+import {
+  FAST_RETRY,
+  createClusterResource as createClusterObject,
+  ensureCrd,
+  readSecret,
+  startOperator,
+} from "./support/operator.ts";
 import { clusterOperatorLock } from "./support/cluster-lock.ts";
 import { eventually, kubectl, privateProxy, staysTheSame, world } from "./support/world.ts";
 import type { TestContext } from "./support/world.ts";
@@ -48,24 +54,12 @@ async function createClusterResource(
   selector: Record<string, string>,
   spec: Record<string, unknown> = { secretType: "Map" },
 ): Promise<void> {
-  const w = await world();
-  await w.custom.createClusterCustomObject({
-    group: "pincette.net",
-    version: "v1",
-    plural: "clusterawsassumeroles",
-    body: {
-      apiVersion: "pincette.net/v1",
-      kind: "ClusterAWSAssumeRole",
-      metadata: { name },
-      spec: {
-        roleName: "my-role",
-        secretName: SECRET,
-        ...spec,
-        namespaceSelector: { matchLabels: selector },
-      },
-    },
+  await createClusterObject(t, name, {
+    roleName: "my-role",
+    secretName: SECRET,
+    ...spec,
+    namespaceSelector: { matchLabels: selector },
   });
-  t.after(() => deleteClusterResource(name));
 }
 
 async function deleteClusterResource(name: string): Promise<void> {

@@ -15,7 +15,14 @@ import { roleSessionName } from "../src/domain/naming.ts";
 import { RESTARTED_AT_ANNOTATION } from "../src/domain/rollout-restart.ts";
 import type { AwsProxy } from "../testenv/aws-proxy/proxy.ts";
 import { clusterOperatorLock } from "./support/cluster-lock.ts";
-import { ensureCrd, getResource, readSecret, startOperator, waitForReady } from "./support/operator.ts";
+import {
+  createClusterResource as createClusterObject,
+  ensureCrd,
+  getResource,
+  readSecret,
+  startOperator,
+  waitForReady,
+} from "./support/operator.ts";
 import type { RunningOperator } from "./support/operator.ts";
 import {
   ROOT,
@@ -189,33 +196,12 @@ async function createClusterResource(
   name: string,
   label: Record<string, string>,
 ): Promise<void> {
-  const w = await world();
-  await w.custom.createClusterCustomObject({
-    group: "pincette.net",
-    version: "v1",
-    plural: "clusterawsassumeroles",
-    body: {
-      apiVersion: "pincette.net/v1",
-      kind: "ClusterAWSAssumeRole",
-      metadata: { name },
-      spec: {
-        roleName: "flag-matrix-cluster",
-        secretName: "flag-matrix-cluster",
-        secretType: "Map",
-        namespaceSelector: { matchLabels: label },
-      },
-    },
+  await createClusterObject(t, name, {
+    roleName: "flag-matrix-cluster",
+    secretName: "flag-matrix-cluster",
+    secretType: "Map",
+    namespaceSelector: { matchLabels: label },
   });
-  t.after(() =>
-    w.custom
-      .deleteClusterCustomObject({
-        group: "pincette.net",
-        version: "v1",
-        plural: "clusterawsassumeroles",
-        name,
-      })
-      .catch(() => undefined),
-  );
 }
 
 test("every combination of the four feature flags serves the examples and deletes or rewrites no Secret it should not", async (t) => {

@@ -19,6 +19,7 @@ import { eventually, freshNamespace, kubectl, staysTheSame, world } from "./supp
 import { installChart } from "./support/chart.ts";
 import {
   FAST_RETRY,
+  createClusterResource,
   createResource,
   events,
   forceRefresh,
@@ -285,31 +286,11 @@ test("ClusterAWSAssumeRole: consumers are restarted in every selected namespace,
   await startOperator(t, { namespaces, args: [...ARGS, "--cluster-assume-roles"] });
   const w = await world();
   const name = `restarts-${randomBytes(3).toString("hex")}`;
-  await w.custom.createClusterCustomObject({
-    group: "pincette.net",
-    version: "v1",
-    plural: "clusterawsassumeroles",
-    body: {
-      apiVersion: "pincette.net/v1",
-      kind: "ClusterAWSAssumeRole",
-      metadata: { name },
-      spec: {
-        ...mapSpec("shared-aws"),
-        namespaceSelector: { matchLabels: label },
-        rolloutRestart: { consumers: "Env" },
-      },
-    },
+  await createClusterResource(t, name, {
+    ...mapSpec("shared-aws"),
+    namespaceSelector: { matchLabels: label },
+    rolloutRestart: { consumers: "Env" },
   });
-  t.after(() =>
-    w.custom
-      .deleteClusterCustomObject({
-        group: "pincette.net",
-        version: "v1",
-        plural: "clusterawsassumeroles",
-        name,
-      })
-      .catch(() => undefined),
-  );
   for (const ns of namespaces) {
     await eventually(`the copy in ${ns}`, () => readSecret(ns, "shared-aws"));
     await pastWriteSecond(ns, "shared-aws");

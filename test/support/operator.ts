@@ -194,6 +194,21 @@ export async function createResource(
   })) as AWSAssumeRole;
 }
 
+/** Creates a ClusterAWSAssumeRole from a spec; it is deleted when the test ends. */
+export async function createClusterResource(
+  t: TestContext,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  const w = await world();
+  const id = { group: "pincette.net", version: "v1", plural: "clusterawsassumeroles" };
+  await w.custom.createClusterCustomObject({
+    ...id,
+    body: { apiVersion: "pincette.net/v1", kind: "ClusterAWSAssumeRole", metadata: { name }, spec },
+  });
+  t.after(() => w.custom.deleteClusterCustomObject({ ...id, name }).catch(() => undefined));
+}
+
 /** The Ready condition of a resource, once it has one with the given status (and reason, if given). */
 export async function waitForReady(
   namespace: string,
