@@ -30,7 +30,7 @@ export interface ResourceState {
   /** The last status written and the resourceVersion it was written over (a stale cache must not repeat it). */
   lastStatus: { hash: string; over: string | undefined } | undefined;
   /** The reason and message of the last Warning, so a problem is reported once per change. */
-  lastWarning: string | undefined;
+  lastWarning: { reason: string; message: string } | undefined;
   /** The one-hour role-chaining clamp has been reported (one DurationClamped event per spec). */
   clampReported: boolean;
   /** The largest duration STS accepted after rejecting a longer one. */

@@ -78,9 +78,9 @@ export class StatusReporter<
     signal?: AbortSignal,
   ): Promise<void> {
     if (report.ready === "False") {
-      const warning = `${report.reason}\u0000${report.message}`;
-      if (state.lastWarning !== warning) {
-        state.lastWarning = warning;
+      const last = state.lastWarning;
+      if (last?.reason !== report.reason || last.message !== report.message) {
+        state.lastWarning = { reason: report.reason, message: report.message };
         log.warn({ reason: report.reason }, report.message);
         this.event(resource, "Warning", report.reason, report.message);
       }
@@ -133,7 +133,7 @@ export function readyBefore(
   conditions: readonly Condition[] | undefined,
 ): ReadyBefore | undefined {
   if (state.lastWarning !== undefined) {
-    return { status: "False", reason: state.lastWarning.slice(0, state.lastWarning.indexOf("\u0000")) };
+    return { status: "False", reason: state.lastWarning.reason };
   }
   const ready = conditions?.find((c) => c.type === READY);
   return ready ? { status: ready.status, reason: ready.reason } : undefined;
